@@ -1,0 +1,1 @@
+"""Everything that leaves crossclient: e-mails and signed callbacks, sent from the durable outbox."""
