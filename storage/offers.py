@@ -84,8 +84,8 @@ def own_offer(offer_id, client: Client, field: str = "offerId") -> Offer:
 
 
 def is_shared_with(offer: Offer, client: Client) -> bool:
-    return offer.cross_client and OfferShare.select().where(
-        (OfferShare.offer == offer) & (OfferShare.target == client)).exists()
+    return OfferShare.select().join(Offer).where(
+        (OfferShare.offer == offer) & (OfferShare.target == client) & Offer.cross_client).exists()
 
 
 def update_offer(offer_id, client: Client, *, actor: Actor = SYSTEM, **fields) -> Offer:

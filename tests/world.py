@@ -50,6 +50,7 @@ def offer(client: Client, title: str = "Plus", price: str = "9.99", **kwargs) ->
 @dataclass
 class Shop:
     world: World
+    target: Client
     connection: Connection
     shared: Offer
     own: Offer
@@ -66,7 +67,7 @@ def shop(url: str | None = "http://127.0.0.1:9/callbacks", within: bool = False)
     own = offer(target, "Target Basic", "7.99")
     basket = create_basket(target, internal_title="BUNDLE", title="Bundle",
                            items=[ItemSpec(own.id, 1), ItemSpec(shared.id, 2, external=True)], actor=OPS)
-    return Shop(w, conn, shared, own, basket)
+    return Shop(w, target, conn, shared, own, basket)
 
 
 def customer(company, n: int = 1, **kwargs):

@@ -1,0 +1,111 @@
+"""Customers: numbers and e-mails unique per contract company, search by prefix, keyset paging."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from storage.customers import create_customer, find_by_email, get_customer, search_customers, update_customer
+from storage.db import db
+from storage.errors import DomainError
+from storage.models import Customer
+from tests.world import companies
+
+
+def test_numbers_are_numeric_strings_unique_per_contract_company(any_db):
+    w = companies()
+    a = create_customer(w.north, email="a@x.example")
+    b = create_customer(w.north, email="b@x.example")
+    c = create_customer(w.south, email="a@x.example")  # same e-mail, other company: fine
+    assert a.customer_number.isdigit() and len(a.customer_number) <= 18
+    assert a.customer_number != b.customer_number
+    assert c.customer_number == a.customer_number  # each company counts on its own
+    assert get_customer(w.south, c.customer_number).id == c.id
+
+
+def test_email_unique_per_contract_company_case_insensitive(any_db):
+    w = companies()
+    first = create_customer(w.north, email="Anna@X.example")
+    with pytest.raises(DomainError) as info:
+        create_customer(w.north, email="anna@x.EXAMPLE")
+    assert info.value.code == 99400 and info.value.field == "email"
+    assert first.customer_number in info.value.message
+    assert Customer.select().count() == 1
+    assert find_by_email(w.north, "ANNA@x.example").id == first.id
+
+
+def test_explicit_number_is_checked_and_not_handed_out_again(any_db):
+    w = companies()
+    with pytest.raises(DomainError) as info:
+        create_customer(w.north, email="x@x.example", number="12ab")
+    assert info.value.field == "customerId"
+    taken = create_customer(w.north, email="y@x.example", number="100001")
+    auto = create_customer(w.north, email="z@x.example")
+    assert taken.customer_number == "100001" and auto.customer_number != "100001"
+    with pytest.raises(DomainError):
+        create_customer(w.north, email="w@x.example", number="100001")
+
+
+def test_fields_are_validated_by_name(any_db):
+    w = companies()
+    with pytest.raises(DomainError) as info:
+        create_customer(w.north, email="not-an-email", language="deutsch", status="GONE")
+    assert {e.field for e in info.value.errors} == {"email", "language", "status"}
+    assert Customer.select().count() == 0
+
+
+def test_concurrent_creation_never_shares_a_number(any_db):
+    w = companies()
+    numbers, errors = [], []
+
+    def make(i):
+        try:
+            for j in range(10):
+                numbers.append(create_customer(w.north, email=f"c{i}.{j}@x.example").customer_number)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=make, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(numbers) == 40 and len(set(numbers)) == 40
+
+
+def test_search_by_number_email_and_name_prefix(any_db):
+    w = companies()
+    anna = create_customer(w.north, email="anna.meyer@post.example", first_name="Anna", last_name="Meyer")
+    bert = create_customer(w.north, email="bert@mail.example", first_name="Bert", last_name="Meyerhoff")
+    create_customer(w.south, email="anna.meyer@post.example", first_name="Anna", last_name="Meyer")
+    ids = lambda text: [c.id for c in search_customers(w.north, text)]  # noqa: E731
+    assert ids("meyer") == [anna.id, bert.id]
+    assert ids("MEYERH") == [bert.id]
+    assert ids("anna") == [anna.id]
+    assert ids("bert@") == [bert.id]
+    assert ids(anna.customer_number) == [anna.id]
+    assert ids("zz") == []
+
+
+def test_search_pages_by_key(any_db):
+    w = companies()
+    made = [create_customer(w.north, email=f"p{i}@x.example", last_name="Page").id for i in range(7)]
+    first = search_customers(w.north, "page", limit=3)
+    second = search_customers(w.north, "page", limit=3, after=first.last_key)
+    third = search_customers(w.north, "page", limit=3, after=second.last_key)
+    assert [c.id for c in first] + [c.id for c in second] + [c.id for c in third] == made
+    assert first.has_more and second.has_more and not third.has_more
+
+
+def test_update_customer_checks_email_and_status(any_db):
+    w = companies()
+    a = create_customer(w.north, email="a@x.example")
+    create_customer(w.north, email="b@x.example")
+    with pytest.raises(DomainError) as info:
+        update_customer(w.north, a.customer_number, email="B@x.example")
+    assert info.value.field == "email"
+    assert update_customer(w.north, a.customer_number, status="BLOCKED", last_name="Neu").status == "BLOCKED"
+    assert [c.id for c in search_customers(w.north, "neu")] == [a.id]
