@@ -31,16 +31,18 @@ class Page:
 
 
 def keyset(query, key, *, limit: int = 50, after: Any = None, before: Any = None,
-           descending: bool = False) -> Page:
+           descending: bool = False, order_key: Any = None) -> Page:
     """Page `query` by the unique, indexed column `key`.
 
     `after` continues in list order past that key; `before` goes back one page ending just
-    before it. Rows are always returned in list order.
+    before it. Rows are always returned in list order. `order_key` is an expression equal to
+    `key` to sort by instead (e.g. `key + 0`, so the database does not walk the key's index).
     """
     limit = max(1, min(int(limit), MAX_PAGE))
+    sort = key if order_key is None else order_key
     if before is not None:
         cond = key > before if descending else key < before
-        order = key.asc() if descending else key.desc()
+        order = sort.asc() if descending else sort.desc()
         rows = list(query.where(cond).order_by(order).limit(limit + 1))
         has_previous = len(rows) > limit
         rows = rows[:limit]
@@ -48,5 +50,5 @@ def keyset(query, key, *, limit: int = 50, after: Any = None, before: Any = None
         return Page(rows, has_more=True, has_previous=has_previous)
     if after is not None:
         query = query.where(key < after if descending else key > after)
-    rows = list(query.order_by(key.desc() if descending else key.asc()).limit(limit + 1))
+    rows = list(query.order_by(sort.desc() if descending else sort.asc()).limit(limit + 1))
     return Page(rows[:limit], has_more=len(rows) > limit, has_previous=after is not None)

@@ -109,3 +109,24 @@ def test_update_customer_checks_email_and_status(any_db):
     assert info.value.field == "email"
     assert update_customer(w.north, a.customer_number, status="BLOCKED", last_name="Neu").status == "BLOCKED"
     assert [c.id for c in search_customers(w.north, "neu")] == [a.id]
+
+
+def test_search_gives_the_same_pages_whether_matches_are_few_or_many(any_db, monkeypatch):
+    import storage.customers as customers
+
+    w = companies()
+    for i in range(9):
+        create_customer(w.north, email=f"m{i}@x.example", last_name="Many" if i % 3 else "Other")
+
+    def pages():
+        out, after = [], None
+        while True:
+            page = search_customers(w.north, "many", limit=2, after=after)
+            out.append([c.id for c in page])
+            if not page.has_more:
+                return out
+            after = page.last_key
+
+    few = pages()
+    monkeypatch.setattr(customers, "FEW", 2)  # now the same search counts as "many"
+    assert pages() == few and sum(len(p) for p in few) == 6
