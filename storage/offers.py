@@ -38,7 +38,7 @@ def _parse_id(offer_id, field: str = "offerId") -> int:
     try:
         return int(text)
     except ValueError:
-        raise invalid(field, "must be an offer id such as 12 or O_00000012", offer_id) from None
+        raise invalid(field, "must be an offer id such as 12 or O_000000000000000012", offer_id) from None
 
 
 def _summary(offer: Offer) -> dict:
