@@ -81,8 +81,8 @@ class ApiWorld:
         return self.shop.world.target
 
 
-def make_world() -> ApiWorld:
-    shop = world.shop()
+def make_world(callback_url: str = "http://127.0.0.1:9/callbacks") -> ApiWorld:
+    shop = world.shop(callback_url)
     w = shop.world
     return ApiWorld(
         shop,
@@ -123,3 +123,32 @@ async def api(sqlite_db):
     async with api_client(app) as client:
         client.app = app
         yield client
+
+
+def signed_headers(secret: str, body: bytes, msg_id: str = "msg_test", at: int | None = None,
+                   plenigo: bool = True, standard: bool = True) -> dict:
+    """The headers DOMAIN.md says a callback carries, computed here independently of api/."""
+    import datetime as dt
+    import hashlib
+    import hmac
+    import time
+
+    from standardwebhooks import Webhook
+
+    at = int(time.time()) if at is None else at
+    out = {"content-type": "application/json"}
+    if plenigo:
+        digest = hmac.new(secret.encode("utf-8"), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+        out["plenigo-signature"] = f"t={at},s={digest}"
+    if standard:
+        out["webhook-id"] = msg_id
+        out["webhook-timestamp"] = str(at)
+        out["webhook-signature"] = Webhook(secret).sign(msg_id, dt.datetime.fromtimestamp(at, dt.UTC),
+                                                        body.decode())
+    return out
+
+
+def callback_request(callback: Callback, **kwargs) -> tuple[bytes, dict]:
+    """The body and headers of a delivery of `callback`, signed with its connection's secret."""
+    body = callback.payload_json.encode()
+    return body, signed_headers(callback.connection.signing_secret, body, callback.webhook_id, **kwargs)
