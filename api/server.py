@@ -86,8 +86,8 @@ def provision_sample_merchant(config: Config | None) -> str | None:
     return str(path)
 
 
-def _uvicorn_config(app, log_level: str) -> uvicorn.Config:
-    return uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=log_level == "info",
+def _uvicorn_config(app, log_level: str, access_log: bool = False) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=access_log,
                           timeout_graceful_shutdown=10)
 
 
@@ -151,7 +151,8 @@ def _worker(config: Config):
 async def serve(config: Config, sock: socket.socket, *, log_level: str = "info",
                 with_worker: bool = True) -> None:
     """The API and the outbox worker in this event loop, until SIGTERM/SIGINT."""
-    server = _Server(_uvicorn_config(create_app(config), log_level))
+    access_log = bool(config.get("api", "access_log", True, env="CROSSCLIENT_API_ACCESS_LOG"))
+    server = _Server(_uvicorn_config(create_app(config), log_level, access_log))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
