@@ -183,6 +183,7 @@ def run_server(args) -> int:
     from storage.db import close_database, open_database, resolve_url
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the sample merchant's own API calls
     config = load_config(getattr(args, "config", None))
     open_database(getattr(args, "db", None))
     host, port = getattr(args, "host", "127.0.0.1"), int(getattr(args, "port", 8080))

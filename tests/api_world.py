@@ -111,13 +111,21 @@ def api_client(app) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-def api_world(sqlite_db) -> ApiWorld:
+def api_world(any_db) -> ApiWorld:
+    """The world on SQLite, and on PostgreSQL too when CROSSCLIENT_TEST_POSTGRES is set."""
     return make_world()
 
 
 @pytest.fixture
-async def api(sqlite_db):
-    """An httpx client on a fresh app (rate limit high enough not to interfere)."""
+def sqlite_world(sqlite_db) -> ApiWorld:
+    """The world on SQLite only, for checks that do not depend on the database."""
+    return make_world()
+
+
+@pytest.fixture
+async def api():
+    """An httpx client on a fresh app (rate limit high enough not to interfere); the test's world
+    fixture opens the database."""
     app = create_app(Config(data={"api": {"rate_limit_per_second": 1000, "rate_limit_burst": 1000},
                                   "sample_merchant": {"token": "unused"}}))
     async with api_client(app) as client:

@@ -1,5 +1,5 @@
 """Bad input never causes a 500: every refusal is plenigo's error body with the field named."""
-# ruff: noqa: F811  (pytest fixtures imported from tests.api_world are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.sqlite_world are parameters here)
 from __future__ import annotations
 
 import pytest
@@ -7,13 +7,13 @@ import pytest
 from api.app import create_app
 from storage.config import Config
 from storage.tokens import create_token, revoke_token
-from tests.api_world import api, api_client, api_world, assert_error, headers  # noqa: F401
+from tests.api_world import api, api_client, assert_error, headers, sqlite_world  # noqa: F401
 
 VOUCHER = "/subscriptions/useCrossClientVoucher"
 
 
-async def test_token_missing_wrong_or_revoked_is_401(api, api_world):
-    w = api_world
+async def test_token_missing_wrong_or_revoked_is_401(api, sqlite_world):
+    w = sqlite_world
     missing = await api.get("/customers")
     assert_error(missing, 401, 99401)
     wrong = await api.get("/customers", headers=headers("ccx_not-a-token"))
@@ -40,9 +40,9 @@ async def test_token_missing_wrong_or_revoked_is_401(api, api_world):
     (b'{"customerId": "12", "voucherCode": "\xff\xfe"}', "body"),
     (b"[" * 100000 + b"]" * 100000, "body"),
 ])
-async def test_malformed_voucher_requests(api, api_world, body, field):
-    response = await api.post(VOUCHER, headers=headers(api_world.source_token) | {"content-type": "application/json"},
-                              content=body)
+async def test_malformed_voucher_requests(api, sqlite_world, body, field):
+    sent = headers(sqlite_world.source_token) | {"content-type": "application/json"}
+    response = await api.post(VOUCHER, headers=sent, content=body)
     assert_error(response, 400, 99400, field)
 
 
@@ -56,8 +56,8 @@ async def test_malformed_voucher_requests(api, api_world, body, field):
     ({"email": "a@example.org", "language": "de", "lastName": "x" * 101}, "lastName"),
     ({"email": "a@example.org", "language": "de", "addresses": [{"city": "Kiel"}]}, "addresses[0].type"),
 ])
-async def test_malformed_customer_creation(api, api_world, payload, field):
-    response = await api.post("/customers", headers=headers(api_world.source_token), json=payload)
+async def test_malformed_customer_creation(api, sqlite_world, payload, field):
+    response = await api.post("/customers", headers=headers(sqlite_world.source_token), json=payload)
     assert_error(response, 400, 99400, field)
 
 
@@ -72,8 +72,8 @@ async def test_malformed_customer_creation(api, api_world, payload, field):
     ("/orders/crossClientTransactions/-1", 404, "crossClientTransactionId"),
     ("/products/shoppingCarts/1.5", 400, "shoppingCartId"),
 ])
-async def test_bad_and_unknown_path_ids(api, api_world, path, status, field):
-    response = await api.get(path, headers=headers(api_world.source_token))
+async def test_bad_and_unknown_path_ids(api, sqlite_world, path, status, field):
+    response = await api.get(path, headers=headers(sqlite_world.source_token))
     assert_error(response, status, 99404 if status == 404 else 99400, field)
 
 
@@ -92,13 +92,13 @@ async def test_bad_and_unknown_path_ids(api, api_world, path, status, field):
     ("/orders/crossClientTransactions", {"endTime": "2024-13-01"}, "endTime"),
     ("/products/shoppingCarts", {"plenigoShoppingCartId": "SC_1"}, "plenigoShoppingCartId"),
 ])
-async def test_bad_query_parameters(api, api_world, path, params, field):
-    response = await api.get(path, headers=headers(api_world.source_token), params=params)
+async def test_bad_query_parameters(api, sqlite_world, path, params, field):
+    response = await api.get(path, headers=headers(sqlite_world.source_token), params=params)
     assert_error(response, 400, 99400, field)
 
 
-async def test_purchase_refusals(api, api_world):
-    w = api_world
+async def test_purchase_refusals(api, sqlite_world):
+    w = sqlite_world
     url = f"/products/shoppingCarts/{w.shop.basket.id}/purchase"
     token = headers(w.target_token)
     assert_error(await api.post(url, headers=token, json={}), 400, 99400, "customerId")
@@ -115,11 +115,11 @@ async def test_purchase_refusals(api, api_world):
                  404, 99404, "customerId")
 
 
-async def test_domain_refusals_carry_their_codes(api, api_world):
+async def test_domain_refusals_carry_their_codes(api, sqlite_world):
     from storage.connections import block_connection
     from tests.world import OPS
 
-    w = api_world
+    w = sqlite_world
     block_connection(w.shop.connection.id, w.target, actor=OPS)
     response = await api.post(f"/products/shoppingCarts/{w.shop.basket.id}/purchase",
                               headers=headers(w.target_token),
@@ -128,27 +128,27 @@ async def test_domain_refusals_carry_their_codes(api, api_world):
     assert body["validationErrors"][0]["field"].startswith("items[")
 
 
-async def test_body_over_the_limit(sqlite_db, api_world):
+async def test_body_over_the_limit(sqlite_world):
     app = create_app(Config(data={"api": {"max_body_bytes": 1024}}))
     async with api_client(app) as client:
         big = {"customerId": "1", "voucherCode": "x" * 2000}
-        response = await client.post(VOUCHER, headers=headers(api_world.source_token), json=big)
+        response = await client.post(VOUCHER, headers=headers(sqlite_world.source_token), json=big)
         assert_error(response, 400, 99400, "body")
 
         async def chunks():  # no Content-Length: the cap applies while reading
             for _ in range(10):
                 yield b" " * 200
 
-        streamed = await client.post(VOUCHER, headers=headers(api_world.source_token), content=chunks())
+        streamed = await client.post(VOUCHER, headers=headers(sqlite_world.source_token), content=chunks())
         assert_error(streamed, 400, 99400, "body")
-        small = await client.post(VOUCHER, headers=headers(api_world.source_token),
+        small = await client.post(VOUCHER, headers=headers(sqlite_world.source_token),
                                   json={"customerId": "1", "voucherCode": "AAAA"})
         assert_error(small, 400, 35001)
 
 
-async def test_rate_limit_per_token(sqlite_db, api_world):
+async def test_rate_limit_per_token(sqlite_world):
     app = create_app(Config(data={"api": {"rate_limit_per_second": 0.5, "rate_limit_burst": 3}}))
-    w = api_world
+    w = sqlite_world
     async with api_client(app) as client:
         answers = [await client.get("/customers", headers=headers(w.source_token)) for _ in range(4)]
         assert [r.status_code for r in answers] == [200, 200, 200, 429]
@@ -159,8 +159,8 @@ async def test_rate_limit_per_token(sqlite_db, api_world):
         assert (await client.get("/customers", headers=headers(w.sibling_token))).status_code == 200
 
 
-async def test_unknown_endpoint_and_method(api, api_world):
-    assert_error(await api.get("/nothing/here", headers=headers(api_world.source_token)), 404, 99404)
-    response = await api.delete("/customers", headers=headers(api_world.source_token))
+async def test_unknown_endpoint_and_method(api, sqlite_world):
+    assert_error(await api.get("/nothing/here", headers=headers(sqlite_world.source_token)), 404, 99404)
+    response = await api.delete("/customers", headers=headers(sqlite_world.source_token))
     assert response.status_code == 405
     assert response.json()["errorCode"] == 99405

@@ -1,5 +1,5 @@
 """The sample merchant web service: signature checks, find-or-create, redemption, idempotency."""
-# ruff: noqa: F811  (pytest fixtures imported from tests.api_world are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.sqlite_world are parameters here)
 from __future__ import annotations
 
 import json
@@ -12,21 +12,21 @@ from api.app import create_app
 from storage.config import Config
 from storage.models import Customer, Subscription, Voucher
 from tests.api_world import (  # noqa: F401
-    api_world,
     callback_request,
     headers,
     latest_callback,
     signed_headers,
+    sqlite_world,
 )
 
 CALLBACKS = "http://testserver/sample-merchant/callbacks"
 
 
 @pytest.fixture
-async def merchant(sqlite_db, api_world):
+async def merchant(sqlite_world):
     """An app whose sample merchant holds the source's token and calls the API in-process."""
-    app = create_app(Config(data={"sample_merchant": {"token": api_world.source_token,
-                                                      "secret": api_world.shop.connection.signing_secret}}))
+    app = create_app(Config(data={"sample_merchant": {"token": sqlite_world.source_token,
+                                                      "secret": sqlite_world.shop.connection.signing_secret}}))
     app.state.sample_merchant.transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as client:
         client.app = app
@@ -42,8 +42,8 @@ async def buy(client, w, customer=None):
 
 
 @pytest.mark.parametrize("plenigo, standard", [(True, True), (True, False), (False, True)])
-async def test_signed_callback_creates_customer_and_redeems(merchant, api_world, plenigo, standard):
-    w = api_world
+async def test_signed_callback_creates_customer_and_redeems(merchant, sqlite_world, plenigo, standard):
+    w = sqlite_world
     callback = await buy(merchant, w)
     body, sent = callback_request(callback, plenigo=plenigo, standard=standard)
     response = await merchant.post(CALLBACKS, content=body, headers=sent)
@@ -58,8 +58,8 @@ async def test_signed_callback_creates_customer_and_redeems(merchant, api_world,
     assert Voucher.get().status == "REDEEMED"
 
 
-async def test_repeated_delivery_is_harmless(merchant, api_world):
-    w = api_world
+async def test_repeated_delivery_is_harmless(merchant, sqlite_world):
+    w = sqlite_world
     callback = await buy(merchant, w)
     body, sent = callback_request(callback)
     first = await merchant.post(CALLBACKS, content=body, headers=sent)
@@ -70,10 +70,10 @@ async def test_repeated_delivery_is_harmless(merchant, api_world):
     assert Subscription.select().where(Subscription.client == w.source).count() == 1
 
 
-async def test_existing_customer_is_found_by_email(merchant, api_world):
+async def test_existing_customer_is_found_by_email(merchant, sqlite_world):
     from storage.customers import create_customer
 
-    w = api_world
+    w = sqlite_world
     known = create_customer(w.shop.world.north, email=w.south_customer.email.upper(), first_name="Known")
     callback = await buy(merchant, w)
     body, sent = callback_request(callback)
@@ -84,8 +84,8 @@ async def test_existing_customer_is_found_by_email(merchant, api_world):
 
 @pytest.mark.parametrize("tamper", ["wrong secret", "stale", "future", "unsigned", "body changed",
                                     "one of two wrong", "garbage header"])
-async def test_bad_signatures_are_refused(merchant, api_world, tamper):
-    w = api_world
+async def test_bad_signatures_are_refused(merchant, sqlite_world, tamper):
+    w = sqlite_world
     callback = await buy(merchant, w)
     body, sent = callback_request(callback)
     if tamper == "wrong secret":
@@ -107,17 +107,17 @@ async def test_bad_signatures_are_refused(merchant, api_world, tamper):
     assert Voucher.get().status == "OPEN"
 
 
-async def test_other_events_are_acknowledged_and_ignored(merchant, api_world):
+async def test_other_events_are_acknowledged_and_ignored(merchant, sqlite_world):
     body = json.dumps({"entityType": "CUSTOMER", "callbackType": "CHANGE", "entityId": "1", "entity": {}}).encode()
-    secret = api_world.shop.connection.signing_secret
+    secret = sqlite_world.shop.connection.signing_secret
     response = await merchant.post(CALLBACKS, content=body, headers=signed_headers(secret, body))
     assert response.status_code == 200 and response.json()["result"] == "ignored"
     broken = b'{"entityType": "CROSS_CLIENT_ORDER"'
     assert (await merchant.post(CALLBACKS, content=broken, headers=signed_headers(secret, broken))).status_code == 400
 
 
-async def test_api_refusal_is_reported_for_the_callback_log(merchant, api_world):
-    w = api_world
+async def test_api_refusal_is_reported_for_the_callback_log(merchant, sqlite_world):
+    w = sqlite_world
     callback = await buy(merchant, w)
     payload = json.loads(callback.payload_json)
     payload["entity"]["voucherCode"] = "0000-0000-0000-0000"
@@ -128,25 +128,25 @@ async def test_api_refusal_is_reported_for_the_callback_log(merchant, api_world)
     assert response.json()["errorCode"] == 35001
 
 
-async def test_without_token_the_sender_is_asked_to_retry(sqlite_db, api_world, tmp_path):
-    secret = api_world.shop.connection.signing_secret
+async def test_without_token_the_sender_is_asked_to_retry(sqlite_world, tmp_path):
+    secret = sqlite_world.shop.connection.signing_secret
     app = create_app(Config(data={"sample_merchant": {"token_file": str(tmp_path / "none"), "secret": secret}}))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as client:
-        callback = await buy(client, api_world)
+        callback = await buy(client, sqlite_world)
         body, sent = callback_request(callback)
         response = await client.post(CALLBACKS, content=body, headers=sent)
     assert response.status_code == 503
     assert Voucher.get().status == "OPEN"
 
 
-async def test_token_file_is_read_at_each_callback(sqlite_db, api_world, tmp_path):
+async def test_token_file_is_read_at_each_callback(sqlite_world, tmp_path):
     token_file = tmp_path / "sample-merchant-token"
-    secret = api_world.shop.connection.signing_secret
+    secret = sqlite_world.shop.connection.signing_secret
     app = create_app(Config(data={"sample_merchant": {"token_file": str(token_file), "secret": secret}}))
     app.state.sample_merchant.transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as client:
-        callback = await buy(client, api_world)
+        callback = await buy(client, sqlite_world)
         body, sent = callback_request(callback)
         assert (await client.post(CALLBACKS, content=body, headers=sent)).status_code == 503
-        token_file.write_text(api_world.source_token + "\n")
+        token_file.write_text(sqlite_world.source_token + "\n")
         assert (await client.post(CALLBACKS, content=body, headers=sent)).json()["result"] == "redeemed"

@@ -20,7 +20,7 @@ from tests.api_world import assert_schema, callback_request, headers, make_world
 
 
 @pytest.fixture
-def server(sqlite_db):
+def server(any_db):
     handle = start_in_thread("127.0.0.1", 0, Config(data={"sample_merchant": {"token_file": "/nonexistent"}}))
     yield handle
     handle.stop()
