@@ -198,11 +198,19 @@ def basket_items(basket: Basket) -> list[BasketItem]:
 
 
 def list_baskets(client: Client, *, status: str | None = "ACTIVE", search: str = "",
-                 limit: int = 50, after: int | None = None, before: int | None = None) -> Page:
+                 limit: int = 50, after: int | None = None, before: int | None = None,
+                 basket_id: int | None = None, since=None, until=None, descending: bool = False) -> Page:
+    """Baskets of `client`; `since`/`until` bound the last change."""
     query = Basket.select().where(Basket.client == client)
+    if basket_id is not None:
+        query = query.where(Basket.id == basket_id)
+    if since is not None:
+        query = query.where(Basket.changed_at >= since)
+    if until is not None:
+        query = query.where(Basket.changed_at <= until)
     if status:
         query = query.where(Basket.status == status)
     if search.strip():
         query = query.where(Basket.internal_title.contains(search.strip())
                             | Basket.title.contains(search.strip()))
-    return keyset(query, Basket.id, limit=limit, after=after, before=before)
+    return keyset(query, Basket.id, limit=limit, after=after, before=before, descending=descending)

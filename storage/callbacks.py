@@ -14,7 +14,8 @@ from storage.paging import Page, keyset
 def list_attempts(client: Client, *, errors_only: bool = False, entity_type: str | None = None,
                   callback_type: str | None = None, connection_id: int | None = None,
                   since: dt.datetime | None = None, until: dt.datetime | None = None,
-                  limit: int = 50, after: int | None = None, before: int | None = None) -> Page:
+                  limit: int = 50, after: int | None = None, before: int | None = None,
+                  callback_id: int | None = None, descending: bool = True) -> Page:
     """The callback log of `client` (the receiving source), newest first."""
     query = CallbackAttempt.select().where(CallbackAttempt.client == client)
     if errors_only:
@@ -25,11 +26,14 @@ def list_attempts(client: Client, *, errors_only: bool = False, entity_type: str
         query = query.where(CallbackAttempt.callback_type == callback_type)
     if connection_id:
         query = query.where(CallbackAttempt.connection == connection_id)
+    if callback_id is not None:
+        query = query.where(CallbackAttempt.callback == callback_id)
     if since:
         query = query.where(CallbackAttempt.created_at >= since)
     if until:
         query = query.where(CallbackAttempt.created_at <= until)
-    return keyset(query, CallbackAttempt.id, limit=limit, after=after, before=before, descending=True)
+    return keyset(query, CallbackAttempt.id, limit=limit, after=after, before=before,
+                  descending=descending)
 
 
 def get_attempt(attempt_id, client: Client) -> CallbackAttempt:

@@ -125,12 +125,20 @@ def _prefix(column, text: str):
 
 
 def search_customers(contract_company, text: str = "", *, limit: int = 50, after: int | None = None,
-                     before: int | None = None, status: str | None = None) -> Page:
+                     before: int | None = None, status: str | None = None, email: str | None = None,
+                     since=None, until=None, descending: bool = False) -> Page:
     """Customers whose number, e-mail or first/last name starts with `text`, by id.
 
     Digits search the number, text with `@` the e-mail, anything else e-mail and both names.
+    `email` matches one address exactly (any case); `since`/`until` bound the last change.
     """
     query = Customer.select().where(Customer.contract_company == _company_id(contract_company))
+    if email is not None:
+        query = query.where(Customer.email_lc == email.strip().lower())
+    if since is not None:
+        query = query.where(Customer.changed_at >= since)
+    if until is not None:
+        query = query.where(Customer.changed_at <= until)
     text = (text or "").strip().lower()
     if text:
         if text.isdigit():
@@ -142,12 +150,12 @@ def search_customers(contract_company, text: str = "", *, limit: int = 50, after
                                 | _prefix(Customer.email_lc, text))
     if status:
         query = query.where(Customer.status == status)
-    if text and _few(query):
+    if (text or email is not None or since or until) and _few(query):
         # Few matches: read them through the search indexes and sort them, instead of walking
         # the whole table in id order looking for them.
-        return keyset(query, Customer.id, limit=limit, after=after, before=before,
+        return keyset(query, Customer.id, limit=limit, after=after, before=before, descending=descending,
                       order_key=Customer.id + 0)
-    return keyset(query, Customer.id, limit=limit, after=after, before=before)
+    return keyset(query, Customer.id, limit=limit, after=after, before=before, descending=descending)
 
 
 FEW = 5000

@@ -82,7 +82,8 @@ class Offer(BaseModel):
 
     @property
     def plenigo_offer_id(self) -> str:
-        return f"O_{self.id:08d}"
+        """plenigo's 20-character offer id (the contract fixes the length): O_ and 18 digits."""
+        return f"O_{self.id:018d}"
 
     class Meta:
         indexes = ((("client", "status", "id"), False),)
@@ -108,6 +109,11 @@ class Basket(BaseModel):
     status = pw.CharField(max_length=8, default="ACTIVE")
     created_at = pw.DateTimeField(default=now)
     changed_at = pw.DateTimeField(default=now)
+
+    @property
+    def plenigo_shopping_cart_id(self) -> str:
+        """plenigo's 20-character shopping cart id: SC_ and 17 digits."""
+        return f"SC_{self.id:017d}"
 
     class Meta:
         indexes = ((("client", "status", "id"), False),)

@@ -25,7 +25,7 @@ def _check(internal_title, public_title, price, currency, term, term_unit):
         public_title=check.required("publicTitle", public_title),
         price=check.price("price", price),
         currency=check.currency("currency", currency),
-        term=check.positive_int("term", term, 120),
+        term=check.positive_int("term", term, 100),
         term_unit=check.one_of("termUnit", term_unit, TERM_UNITS),
     )
     return check, values
@@ -38,7 +38,7 @@ def _parse_id(offer_id, field: str = "offerId") -> int:
     try:
         return int(text)
     except ValueError:
-        raise invalid(field, "must be an offer id such as 12 or O_00000012", offer_id) from None
+        raise invalid(field, "must be an offer id such as 12 or O_000000000000000012", offer_id) from None
 
 
 def _summary(offer: Offer) -> dict:

@@ -235,12 +235,19 @@ def redeem_voucher(client: Client, customer_id: str, voucher_code: str, *,
 
 def list_subscriptions(client: Client, *, customer: Customer | None = None,
                        cross_client_only: bool = False, limit: int = 50, after: int | None = None,
-                       before: int | None = None, descending: bool = True) -> Page:
-    query = Subscription.select(Subscription, Offer).join(Offer).where(Subscription.client == client)
+                       before: int | None = None, descending: bool = True, since=None,
+                       until=None) -> Page:
+    """Subscriptions of `client` (with offer and customer); `since`/`until` bound the start."""
+    query = (Subscription.select(Subscription, Offer, Customer).join(Offer).switch(Subscription)
+             .join(Customer).where(Subscription.client == client))
     if customer is not None:
         query = query.where(Subscription.customer == customer)
     if cross_client_only:
         query = query.where(Subscription.connected_offer)
+    if since is not None:
+        query = query.where(Subscription.created_at >= since)
+    if until is not None:
+        query = query.where(Subscription.created_at <= until)
     return keyset(query, Subscription.id, limit=limit, after=after, before=before,
                   descending=descending)
 
@@ -266,14 +273,31 @@ def list_vouchers(client: Client, *, customer: Customer | None = None, status: s
 
 
 def list_transactions(client: Client, *, paid_status: str | None = None, limit: int = 50,
-                      after: int | None = None, before: int | None = None) -> Page:
-    """The payout list: cross-client transactions where `client` is either side, newest first."""
-    query = CrossClientTransaction.select().where((CrossClientTransaction.source == client)
-                                                  | (CrossClientTransaction.connected == client))
+                      after: int | None = None, before: int | None = None, type: str | None = None,
+                      order_id: int | None = None, subscription_id: int | None = None,
+                      other: Client | None = None, since=None, until=None,
+                      descending: bool = True) -> Page:
+    """The payout list: cross-client transactions where `client` is either side, newest first.
+
+    `other` keeps those with that client on the other side; `since`/`until` bound the last change.
+    """
+    T = CrossClientTransaction
+    query = T.select().where((T.source == client) | (T.connected == client))
     if paid_status:
-        query = query.where(CrossClientTransaction.paid_status == paid_status)
-    return keyset(query, CrossClientTransaction.id, limit=limit, after=after, before=before,
-                  descending=True)
+        query = query.where(T.paid_status == paid_status)
+    if type:
+        query = query.where(T.type == type)
+    if order_id is not None:
+        query = query.where(T.order == order_id)
+    if subscription_id is not None:
+        query = query.where(T.subscription == subscription_id)
+    if other is not None:
+        query = query.where((T.source == other) | (T.connected == other))
+    if since is not None:
+        query = query.where(T.changed_at >= since)
+    if until is not None:
+        query = query.where(T.changed_at <= until)
+    return keyset(query, T.id, limit=limit, after=after, before=before, descending=descending)
 
 
 def get_transaction(transaction_id, client: Client) -> CrossClientTransaction:

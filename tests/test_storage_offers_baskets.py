@@ -50,7 +50,7 @@ def test_offer_fields_are_validated_each_by_name(any_db):
 def test_offer_create_edit_archive(any_db):
     w = companies()
     o = offer(w.source, "Plus", "9.99")
-    assert o.plenigo_offer_id == f"O_{o.id:08d}"
+    assert o.plenigo_offer_id == f"O_{o.id:018d}" and len(o.plenigo_offer_id) == 20
     edited = update_offer(o.id, w.source, price="12,50", actor=OPS)
     assert str(edited.price) == "12.50"
     refused(99400, update_offer, o.id, w.source, currency="XXX", actor=OPS)
