@@ -63,7 +63,8 @@ class ConnectionActions:
     """The state actions, shared by the list and the detail view; `connection` is the target."""
 
     MUTATING = CONNECTION_ACTIONS
-    BINDINGS = [
+    # Textual merges BINDINGS only along DOMNode classes: the screens add these to their own.
+    STATE_BINDINGS = [
         Binding("a", "accept", "Accept", id="connection.accept", tooltip="Accept the incoming invitation"),
         Binding("d", "decline", "Decline", id="connection.decline", tooltip="Decline the incoming invitation"),
         Binding("v", "revoke", "Revoke", id="connection.revoke", tooltip="Withdraw your unanswered invitation"),
@@ -184,7 +185,7 @@ class ConnectionsScreen(ConnectionActions, BackofficeScreen):
     MODE = "connections"
     HELP = ("Outgoing connections (you are the source, you invite) and incoming ones (you are the "
             "target, you were invited). Actions change with the selected connection's state and side.")
-    BINDINGS = [
+    BINDINGS = ConnectionActions.STATE_BINDINGS + [
         Binding("n", "new", "New", id="connection.new", tooltip="Invite a client: new connection"),
         Binding("i", "accept_code", "Accept code", id="connection.accept_code",
                 tooltip="Accept an invitation with the code from the e-mail"),
@@ -344,7 +345,7 @@ class ConnectionDetailScreen(ConnectionActions, DetailScreen):
 
     HELP = ("A connection with everything about it. x shows the signing secret, R rotates it (source "
             "only). The lower lists are the audit trail and, for the source, the connection's callbacks.")
-    BINDINGS = [
+    BINDINGS = ConnectionActions.STATE_BINDINGS + [
         Binding("x", "reveal", "Secret", id="connection.reveal", tooltip="Show or hide the signing secret"),
         Binding("R", "rotate_secret", "Rotate secret", id="connection.rotate",
                 tooltip="Generate a new signing secret"),

@@ -104,7 +104,7 @@ class FormModal(ModalScreen):
     TITLE = "Form"
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="form"):
+        with VerticalScroll(classes="form", can_focus=False):
             yield Static(self.TITLE, classes="form-title")
             yield from self.fields()
             yield Static("", id="form-error")
