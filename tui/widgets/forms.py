@@ -128,14 +128,9 @@ class FormModal(ModalScreen):
         self.dismiss(None)
 
     def action_submit(self) -> None:
+        # The storage operation checks every field again; its refusal is what the form shows.
         for field in self.query(FormField):
             field.show_error("")
-            field.input.validate(field.input.value)
-        invalid = [f for f in self.query(FormField) if f.has_class("-invalid")]
-        if invalid:
-            self.query_one("#form-error", Static).update("Correct the marked fields first.")
-            invalid[0].input.focus()
-            return
         try:
             result = self.save()
         except DomainError as exc:
