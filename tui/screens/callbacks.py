@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import cache
 
 from textual import work
 from textual.app import ComposeResult
@@ -31,6 +32,7 @@ RANGES = {"any": None, "last hour": dt.timedelta(hours=1), "last 24 hours": dt.t
           "last 7 days": dt.timedelta(days=7), "last 30 days": dt.timedelta(days=30)}
 
 
+@cache
 def resend_available() -> bool:
     try:
         from storage.outbox import request_resend  # noqa: F401

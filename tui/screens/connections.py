@@ -8,6 +8,8 @@ rotates the secret or sends a test callback.
 """
 from __future__ import annotations
 
+from functools import cache
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -47,6 +49,7 @@ def parse_headers(text: str) -> list[list[str]]:
     return pairs
 
 
+@cache
 def test_ping_available() -> bool:
     try:
         from mailer.callbacks import send_test_ping  # noqa: F401
