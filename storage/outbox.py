@@ -19,6 +19,17 @@ def queue_email(kind: str, to_address: str, params: dict, *, client: Client | No
                               next_attempt_at=now())
 
 
+def list_emails(*, status: str | None = None, limit: int = 50, after: int | None = None,
+                before: int | None = None):
+    """The e-mail outbox, newest first, optionally one status (QUEUED SENDING SENT FAILED)."""
+    from storage.paging import keyset
+
+    query = EmailOutbox.select()
+    if status:
+        query = query.where(EmailOutbox.status == status)
+    return keyset(query, EmailOutbox.id, limit=limit, after=after, before=before, descending=True)
+
+
 def queue_callback(connection: Connection, entity_type: str, callback_type: str, entity_id: str,
                    entity: dict) -> Callback:
     """Queue a callback to the connection's source; the body is fixed now, signed at each send."""

@@ -1,0 +1,1 @@
+"""Reusable widgets of the backoffice: the paged list, form fields, modals."""

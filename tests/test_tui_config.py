@@ -1,0 +1,30 @@
+"""Theme and key bindings come from the config file."""
+from __future__ import annotations
+
+from storage.config import Config
+from tests import world
+from tests.tui_support import SIZE, backoffice, keys, settle
+
+
+async def test_theme_and_remapped_keys_from_config(sqlite_db):
+    world.companies()
+    config = Config(None, {"tui": {"theme": "nord"}, "keys": {"app.client": "ctrl+k", "screen.offers": "o"}})
+    app = backoffice(world.SOURCE_ID, config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.theme == "nord"
+        await keys(pilot, "o")
+        assert app.current_mode == "offers"
+        await keys(pilot, "2")  # the old key no longer switches
+        assert app.current_mode == "offers"
+        await keys(pilot, "ctrl+k")
+        assert app.screen.__class__.__name__ == "ClientSwitcher"
+
+
+async def test_unknown_theme_falls_back_with_a_warning(sqlite_db):
+    world.companies()
+    app = backoffice(world.SOURCE_ID, config=Config(None, {"tui": {"theme": "no-such-theme"}}))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.theme == "textual-dark"
+        assert any("Unknown theme 'no-such-theme'" in str(n.message) for n in app._notifications)

@@ -1,0 +1,94 @@
+"""Small modals: confirm a step, show a result once, show the keys of a screen."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Static
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """Ask before a step that cannot be taken back: y/enter confirms, n/escape cancels."""
+
+    BINDINGS = [
+        Binding("y", "confirm", "Yes", id="confirm.yes", tooltip="Do it"),
+        Binding("n,escape", "cancel", "No", id="confirm.no", tooltip="Leave everything as it is"),
+    ]
+
+    def __init__(self, title: str, question: str, *, yes: str = "Yes", danger: bool = False):
+        super().__init__()
+        self.title_text = title
+        self.question = question
+        self.yes = yes
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.title_text, classes="form-title")
+            yield Static(self.question, classes="dialog-body")
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes} (y)", id="yes", variant="error" if self.danger else "primary")
+                yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class InfoModal(ModalScreen[None]):
+    """Show a result (an order, a token shown once): enter or escape closes."""
+
+    BINDINGS = [Binding("escape,enter", "close", "Close", id="info.close", tooltip="Close")]
+
+    def __init__(self, title: str, body: str | Text):
+        super().__init__()
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog"):
+            yield Static(self.title_text, classes="form-title")
+            yield Static(self.body, classes="dialog-body", id="info-body")
+            yield Static("enter/esc close", classes="form-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class HelpModal(ModalScreen[None]):
+    """The keys that work now on the screen below, with what each does (`?` / F1)."""
+
+    BINDINGS = [Binding("escape,question_mark,f1,q", "close", "Close", id="help.close", tooltip="Close help")]
+
+    def __init__(self, title: str, about: str, rows: list[tuple[str, str, str]]):
+        super().__init__()
+        self.title_text = title
+        self.about = about
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help"):
+            yield Static(f"Help: {self.title_text}", classes="form-title")
+            yield Static(self.about, classes="dialog-body")
+            yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
+            yield Static("esc close · ctrl+p or : for every command", classes="form-hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("key", "action", "what it does")
+        for row in self.rows:
+            table.add_row(*row)
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,211 @@
+"""A DataTable that shows one keyset page at a time, fetched by a thread worker.
+
+The table never holds a whole database table: it asks its `fetch` function for a page after or
+before a key (storage's keyset paging), fills itself by row key inside `batch_update()`, and keeps
+the cursor on the same row when the page is refreshed. `>`/`<` (and page-down on the last row,
+page-up on the first) move between pages. A `/` filter is passed to `fetch` when the storage query
+can search; otherwise (`local_filter=True`) it narrows the rows of the loaded page.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from tui.messages import PageLoaded
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int | None = None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What the table asks for: a page after or before a key, with the filter text."""
+
+    after: Any = None
+    before: Any = None
+    limit: int = 50
+    text: str = ""
+
+
+class PagedTable(DataTable):
+    """One keyset page of rows; `selected` is the domain object under the cursor."""
+
+    DEFAULT_CSS = """
+    PagedTable { height: 1fr; border: round $primary-darken-2; }
+    PagedTable:focus { border: round $accent; }
+    """
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="list.down", tooltip="Next row"),
+        Binding("k", "cursor_up", "Up", show=False, id="list.up", tooltip="Previous row"),
+        Binding("g", "scroll_top", "Top", show=False, id="list.top", tooltip="First row of the page"),
+        Binding("G", "scroll_bottom", "Bottom", show=False, id="list.bottom",
+                tooltip="Last row of the page"),
+        Binding("greater_than_sign", "next_page", "Next page", id="list.next_page",
+                tooltip="Load the next page of rows"),
+        Binding("less_than_sign", "previous_page", "Prev page", id="list.previous_page",
+                tooltip="Load the previous page of rows"),
+        Binding("pagedown", "page_down_or_next", "Page down", show=False, id="list.page_down",
+                tooltip="Scroll down; on the last row, load the next page"),
+        Binding("pageup", "page_up_or_previous", "Page up", show=False, id="list.page_up",
+                tooltip="Scroll up; on the first row, load the previous page"),
+    ]
+
+    def __init__(self, columns: list[Column], fetch: Callable[[PageRequest], Any],
+                 cells: Callable[[Any], tuple], *, page_size: int = 50, local_filter: bool = False,
+                 empty: str = "nothing here", id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        self.column_specs = columns
+        self.fetch = fetch
+        self.cells = cells
+        self.page_size = page_size
+        self.local_filter = local_filter
+        self.empty = empty
+        self.filter_text = ""
+        self.page = None
+        self.page_number = 1
+        self.items: dict[str, Any] = {}
+        self._request = PageRequest(limit=page_size)
+        self._seq = 0
+        self.loaded_seq = 0
+
+    def on_mount(self) -> None:
+        for column in self.column_specs:
+            self.add_column(column.label, key=column.key, width=column.width)
+        self.border_subtitle = "loading..."
+
+    # -- loading -------------------------------------------------------------------------
+    def load(self, *, after: Any = None, before: Any = None, first: bool = True) -> None:
+        """Fetch a page in a thread worker; `first` resets the page counter."""
+        text = "" if self.local_filter else self.filter_text
+        self._request = PageRequest(after=after, before=before, limit=self.page_size, text=text)
+        if first:
+            self.page_number = 1
+        self._seq += 1
+        self._fetch(self._seq, self._request)
+
+    def reload(self) -> None:
+        """Fetch the page being shown again (after a change, or for a live list)."""
+        self._seq += 1
+        self._fetch(self._seq, self._request)
+
+    @work(thread=True, exclusive=True, group="page")
+    def _fetch(self, seq: int, request: PageRequest) -> None:
+        from storage.errors import DomainError
+
+        try:
+            page = self.fetch(request)
+        except DomainError as exc:
+            self.post_message(PageLoaded(seq, None, f"{exc.code}: {exc.message}"))
+            return
+        self.post_message(PageLoaded(seq, page))
+
+    def on_page_loaded(self, message: PageLoaded) -> None:
+        message.stop()
+        if message.seq != self._seq:
+            return  # an answer to a request that was replaced by a newer one
+        self.loaded_seq = message.seq
+        if message.error:
+            self.border_subtitle = message.error
+            self.app.notify(message.error, title="Could not load the list", severity="error")
+            return
+        self.page = message.page
+        self._fill()
+
+    def _visible(self, item: Any, row: tuple) -> bool:
+        if not (self.local_filter and self.filter_text):
+            return True
+        needle = self.filter_text.lower()
+        return any(needle in (cell.plain if isinstance(cell, Text) else str(cell)).lower() for cell in row)
+
+    def _fill(self) -> None:
+        keep = self.selected_key
+        rows = []
+        for item in self.page.items:
+            row = self.cells(item)
+            if self._visible(item, row):
+                rows.append((str(item.id), item, row))
+        keys = [key for key, _, _ in rows]
+        with self.app.batch_update():
+            if keys == list(self.items):
+                # Same rows as before: update cells in place, keep scroll and cursor.
+                for key, item, row in rows:
+                    self.items[key] = item
+                    for column, value in zip(self.column_specs, row, strict=True):
+                        self.update_cell(key, column.key, value)
+            else:
+                self.clear()
+                self.items = {}
+                for key, item, row in rows:
+                    self.items[key] = item
+                    self.add_row(*row, key=key)
+                if keep in self.items:
+                    self.move_cursor(row=self.get_row_index(keep))
+        self._caption()
+
+    def _caption(self) -> None:
+        page = self.page
+        if page is None:
+            return
+        if not self.items:
+            text = self.empty if not self.filter_text else f"no rows match '{self.filter_text}'"
+        else:
+            text = f"page {self.page_number} · {len(self.items)} rows"
+        arrows = ("< " if page.has_previous else "") + ("more >" if page.has_more else "")
+        if self.filter_text:
+            text += f" · filter '{self.filter_text}'"
+        self.border_subtitle = f"{text}  {arrows}".strip()
+
+    # -- selection -----------------------------------------------------------------------
+    @property
+    def selected_key(self) -> str | None:
+        if not self.items or self.cursor_row < 0 or self.cursor_row >= self.row_count:
+            return None
+        return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+
+    @property
+    def selected(self) -> Any:
+        key = self.selected_key
+        return self.items.get(key) if key is not None else None
+
+    # -- paging and filtering -------------------------------------------------------------
+    def action_next_page(self) -> None:
+        if self.page is not None and self.page.has_more and self.page.last_key is not None:
+            self.page_number += 1
+            self.load(after=self.page.last_key, first=False)
+            self.move_cursor(row=0)
+
+    def action_previous_page(self) -> None:
+        if self.page is not None and self.page.has_previous and self.page.first_key is not None:
+            self.page_number = max(1, self.page_number - 1)
+            self.load(before=self.page.first_key, first=False)
+
+    def action_page_down_or_next(self) -> None:
+        if self.row_count and self.cursor_row >= self.row_count - 1:
+            self.action_next_page()
+        else:
+            self.action_page_down()
+
+    def action_page_up_or_previous(self) -> None:
+        if self.cursor_row <= 0:
+            self.action_previous_page()
+        else:
+            self.action_page_up()
+
+    def set_filter(self, text: str) -> None:
+        """Filter the list: a new first page from storage, or the loaded rows narrowed."""
+        self.filter_text = text.strip()
+        if self.local_filter and self.page is not None:
+            self._fill()
+        else:
+            self.load()
