@@ -104,6 +104,7 @@ class Worker:
         self._results_ready: asyncio.Event | None = None
         self._mail_busy: set[int] = set()
         self._recorder: asyncio.Task | None = None
+        self._closing = False
         self._last_expire = -math.inf
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -142,19 +143,18 @@ class Worker:
     async def _finish(self) -> None:
         with _running_lock:
             _running.discard(self)
-        if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=self.settings.shutdown_grace)
-            for task in pending:
-                task.cancel()
-            if pending:
+        self._closing = True  # no new sends from here on
+        deadline = time.monotonic() + self.settings.shutdown_grace
+        while self._tasks:
+            done, pending = await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+            if pending and time.monotonic() >= deadline:
+                for task in pending:
+                    task.cancel()
                 await asyncio.wait(pending)
+        # Let the recorder write what is left (cancelling it could drop a queued database write).
+        self._results_ready.set()
         if self._recorder is not None:
-            self._recorder.cancel()
             await asyncio.gather(self._recorder, return_exceptions=True)
-        try:
-            await self._flush()
-        except Exception:
-            log.exception("recording the last attempts failed; their leases run out and they are sent again")
         self._queues.clear()
         try:
             released = await self._db(outbox.release_leases, self.owner)
@@ -283,6 +283,8 @@ class Worker:
 
     def _pump(self) -> None:
         """Start waiting callbacks while their host and the worker have free slots."""
+        if self._closing:
+            return
         per_host, most = self.callbacks.per_host_concurrency, self.callbacks.max_in_flight
         for key in list(self._queues):
             queue = self._queues[key]
@@ -324,15 +326,24 @@ class Worker:
             self._hungry.set()  # this host could take more
 
     async def _record_loop(self) -> None:
+        failures = 0
         while True:
             await self._results_ready.wait()
             self._results_ready.clear()
             try:
                 await self._flush()
+                failures = 0
             except Exception:
+                failures += 1
+                if self._closing and failures >= 3:
+                    log.exception("recording the last attempts failed; their leases run out and they "
+                                  "are sent again")
+                    return
                 log.exception("recording callback attempts failed; retrying")
                 await asyncio.sleep(self.settings.poll_interval)
                 self._results_ready.set()
+            if self._closing and not self._results:
+                return
 
     async def _flush(self) -> None:
         """Record every finished attempt in one transaction per batch."""
