@@ -149,12 +149,13 @@ def test_worker_killed_mid_batch_loses_nothing(sqlite_db, tmp_path):
     assert Callback.select().where(Callback.status != "DELIVERED").count() == 0
 
 
-def test_two_worker_processes_send_each_attempt_once(sqlite_db, tmp_path):
+def test_two_worker_processes_send_each_attempt_once(any_db, tmp_path):
+    """SQLite serialises claims with IMMEDIATE transactions, PostgreSQL with FOR UPDATE SKIP LOCKED."""
     with Receiver() as receiver:
         s = shop(url=receiver.url("/slow?ms=20"))
         ids = queue(s.connection, 60)
         config_path = write_config(tmp_path)
-        workers = [spawn(sqlite_db, config_path), spawn(sqlite_db, config_path)]
+        workers = [spawn(any_db, config_path), spawn(any_db, config_path)]
         try:
             wait_for(lambda: delivered() == 60, timeout=60, interval=0.1)
         finally:
