@@ -75,9 +75,13 @@ class Delivery:
 
     @property
     def host_key(self) -> str:
-        """The destination (scheme, host, port) whose concurrent sends are bounded."""
-        parsed = urlparse(self.url or "")
-        return f"{parsed.scheme}://{parsed.hostname}:{parsed.port or ''}"
+        return host_key(self.url)
+
+
+def host_key(url: str | None) -> str:
+    """The destination (scheme, host, port) whose concurrent sends are bounded."""
+    parsed = urlparse(url or "")
+    return f"{parsed.scheme}://{parsed.hostname}:{parsed.port or ''}"
 
 
 def plenigo_signature(secret: str, timestamp: int, body: str) -> str:

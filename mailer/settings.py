@@ -136,17 +136,34 @@ class WorkerSettings:
     expire_every: float = 60.0
     shutdown_grace: float = 20.0
     batch_size: int = 100
+    record_every: float = 0.1
 
     @classmethod
     def from_config(cls, config: Config, callbacks: CallbackSettings) -> WorkerSettings:
         g = config.get
         poll = min(1.0, seconds(g("worker", "poll_interval", 1.0), "[worker] poll_interval"))
-        # A lease must outlive the slowest send, or a second worker would send it again.
-        lease_default = max(60.0, 2 * (callbacks.timeout + callbacks.connect_timeout))
+        # A lease must outlive the wait for a send slot (up to two sends, see worker.HOLD) and the
+        # slowest send, or a second worker would send the callback again.
+        lease_default = max(60.0, 4 * (callbacks.timeout + callbacks.connect_timeout))
         return cls(
             poll_interval=max(0.01, poll),
             lease_seconds=max(0.2, seconds(g("worker", "lease_seconds", lease_default), "[worker] lease_seconds")),
             expire_every=seconds(g("worker", "expire_invitations_every", 60), "[worker] expire_invitations_every"),
             shutdown_grace=seconds(g("worker", "shutdown_grace", 20), "[worker] shutdown_grace"),
             batch_size=max(1, int(g("worker", "batch_size", 100))),
+            record_every=min(1.0, seconds(g("worker", "record_every", "100ms"), "[worker] record_every")),
         )
+
+
+def apply_address_policy(config: Config) -> bool:
+    """Set storage's save-time switch from [callbacks] allow_private_addresses (call at start).
+
+    Storage reads no configuration, so whoever starts a process that edits connections (the
+    backoffice, the API server, the worker) calls this once. Returns the policy in force.
+    """
+    from storage import connections
+
+    allowed = CallbackSettings.from_config(config).allow_private_addresses
+    if allowed:
+        connections.ALLOW_PRIVATE_CALLBACK_URLS = True
+    return connections.ALLOW_PRIVATE_CALLBACK_URLS

@@ -38,8 +38,7 @@ from functools import partial
 from mailer import callbacks as cb
 from mailer import emails
 from mailer.network import make_client
-from mailer.settings import CallbackSettings, MailSettings, WorkerSettings
-from storage import connections as storage_connections
+from mailer.settings import CallbackSettings, MailSettings, WorkerSettings, apply_address_policy
 from storage import outbox
 from storage.clock import now
 from storage.config import Config
@@ -47,6 +46,9 @@ from storage.db import db
 from storage.models import EmailOutbox
 
 log = logging.getLogger("crossclient.worker")
+
+# Callbacks held per send slot (running plus waiting for the slot); the lease covers the wait.
+HOLD = 3
 
 _running: set[Worker] = set()
 _running_lock = threading.Lock()
@@ -86,9 +88,7 @@ class Worker:
         self.settings = WorkerSettings.from_config(config, self.callbacks)
         self.owner = owner or default_owner()
         self.on_event = on_event
-        if self.callbacks.allow_private_addresses:
-            # Save-time checks in this process follow the same policy as the sends.
-            storage_connections.ALLOW_PRIVATE_CALLBACK_URLS = True
+        apply_address_policy(config)  # save-time checks in this process follow the send-time policy
         self.delivered = 0  # attempts made (callbacks) and e-mails handled, for reports
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -105,11 +105,14 @@ class Worker:
         self._mail_busy: set[int] = set()
         self._recorder: asyncio.Task | None = None
         self._closing = False
+        self._mail_check = True
+        self._next_mail_check = 0.0
         self._last_expire = -math.inf
 
     # --- plumbing ---------------------------------------------------------------------------
 
     def poke(self) -> None:
+        self._mail_check = True
         loop, event = self._loop, self._wake
         if loop is not None and event is not None and not loop.is_closed():
             try:
@@ -246,19 +249,19 @@ class Worker:
     async def _dispatch(self) -> bool:
         """Claim what fits and start sending it; True when a claim came back full (more may be due).
 
-        Up to twice the send slots are held (running plus waiting), so that one claim feeds many
-        sends and a slot that frees starts the next callback without a database round trip; the
-        lease covers the wait, which is at most one send long.
+        Up to HOLD times the send slots are held (running plus waiting), so that one claim feeds
+        many sends and a slot that frees starts the next callback without a database round trip;
+        the lease covers the wait, which is at most HOLD - 1 sends long.
         """
         full = False
         per_host = self.callbacks.per_host_concurrency
-        limit = 2 * self.callbacks.max_in_flight - len(self._unrecorded)
+        limit = HOLD * self.callbacks.max_in_flight - len(self._unrecorded)
         if limit > 0:
             held = {key: self._held(key) for key in set(self._host_load) | set(self._queues)}
 
-            def accept(callback, connection) -> bool:
-                key = cb.Delivery.of(callback, connection, "SCHEDULED").host_key
-                if held.get(key, 0) >= 2 * per_host:
+            def accept(connection) -> bool:
+                key = cb.host_key(connection.callback_url)
+                if held.get(key, 0) >= HOLD * per_host:
                     return False
                 held[key] = held.get(key, 0) + 1
                 return True
@@ -272,7 +275,10 @@ class Worker:
             self._pump()
             full = len(claimed) >= limit
         free_mail = self.mail.concurrency - len(self._mail_busy)
-        if free_mail > 0:
+        # E-mails are few: look for them when woken or polling, not after every callback.
+        if free_mail > 0 and (self._mail_check or time.monotonic() >= self._next_mail_check):
+            self._mail_check = False
+            self._next_mail_check = time.monotonic() + self.settings.poll_interval
             rows = await self._db(outbox.claim_emails, self.owner, free_mail, self.settings.lease_seconds,
                                   exclude=set(self._mail_busy))
             for email in rows:
@@ -329,6 +335,9 @@ class Worker:
         failures = 0
         while True:
             await self._results_ready.wait()
+            if not self._closing and len(self._results) < self.settings.batch_size:
+                # Gather what finishes meanwhile: one transaction (one fsync) for many attempts.
+                await asyncio.sleep(self.settings.record_every)
             self._results_ready.clear()
             try:
                 await self._flush()
@@ -346,10 +355,13 @@ class Worker:
                 return
 
     async def _flush(self) -> None:
-        """Record every finished attempt in one transaction per batch."""
-        while self._results:
-            batch = self._results[: self.settings.batch_size]
+        """Record the attempts finished so far, one transaction per batch (later ones wait for the
+        next flush, so that batches stay large while sends go on)."""
+        pending = len(self._results)
+        while pending > 0 and self._results:
+            batch = self._results[: min(pending, self.settings.batch_size)]
             del self._results[: len(batch)]
+            pending -= len(batch)
             try:
                 attempts = await self._db(outbox.record_outcomes, self.owner, batch,
                                           schedule=self.callbacks.retry_schedule, jitter=self.callbacks.jitter,
@@ -360,13 +372,15 @@ class Worker:
             for outcome in batch:
                 self._unrecorded.discard(outcome.callback_id)
             self.delivered += len(batch)
-            for attempt in attempts:
-                self._emit(WorkerEvent("callback", attempt.callback_id, attempt.success,
-                                       f"try {attempt.try_number} "
-                                       + ("delivered" if attempt.success else
-                                          f"failed: {attempt.error_message or attempt.error_kind}"),
-                                       attempt.final_try))
-            self._hungry.set()  # a retry may be due at once
+            if self.on_event is not None:
+                for attempt in attempts:
+                    self._emit(WorkerEvent("callback", attempt.callback_id, attempt.success,
+                                           f"try {attempt.try_number} "
+                                           + ("delivered" if attempt.success else
+                                              f"failed: {attempt.error_message or attempt.error_kind}"),
+                                           attempt.final_try))
+            if not all(outcome.success for outcome in batch) or not self._queues:
+                self._hungry.set()  # a retry may be due at once, or there is room for more
 
     # --- e-mails ----------------------------------------------------------------------------
 
@@ -394,6 +408,7 @@ class Worker:
             self.delivered += 1
         finally:
             self._mail_busy.discard(email.id)
+            self._mail_check = True
             self._hungry.set()
 
 

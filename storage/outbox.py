@@ -124,43 +124,44 @@ class ClaimedCallback:
 
 
 def claim_callbacks(owner: str, limit: int, lease_seconds: float, *,
-                    accept: Callable[[Callback, Connection], bool] | None = None,
+                    accept: Callable[[Connection], bool] | None = None,
                     exclude: Iterable[int] = (), window: int | None = None) -> list[ClaimedCallback]:
     """Lease up to `limit` due callbacks to `owner` in one short transaction.
 
-    `accept` may pass over a candidate (the mailer uses it to bound the sends per host); `exclude`
-    names callbacks this worker already has in flight (their lease may have run out while it waits
-    for a slow receiver). Callbacks leased by a worker that died are due again once
-    `lease_until` has passed.
+    `accept(connection)` may pass over a candidate (the mailer uses it to bound the sends per
+    host); `exclude` names callbacks this worker already has in flight (their lease may have run
+    out while it waits for a slow receiver). Callbacks leased by a worker that died are due again
+    once `lease_until` has passed.
     """
     if limit <= 0:
         return []
     skip = set(exclude)
     with db.atomic():
         t, until = _lease(lease_seconds)
-        query = (Callback.select().where(_due_callbacks(t))
-                 .order_by(Callback.next_attempt_at, Callback.id).limit(window or max(limit * 4, 100)))
+        # Candidates first, by their keys only; the chosen rows are read in full afterwards.
+        query = (Callback.select(Callback.id, Callback.connection).where(_due_callbacks(t))
+                 .order_by(Callback.next_attempt_at, Callback.id).limit(window or limit + len(skip) + 50))
         if is_postgres():
-            query = query.for_update(skip_locked=True)
-        rows = [row for row in query if row.id not in skip]
-        if not rows:
+            query = query.for_update(of=Callback, skip_locked=True)
+        candidates = [(cid, conn_id) for cid, conn_id in query.tuples() if cid not in skip]
+        if not candidates:
             return []
         connections = {c.id: c for c in Connection.select().where(
-            Connection.id.in_({row.connection_id for row in rows}))}
-        chosen: list[ClaimedCallback] = []
-        for row in rows:
-            connection = connections[row.connection_id]
-            if accept is not None and not accept(row, connection):
+            Connection.id.in_({conn_id for _, conn_id in candidates}))}
+        chosen: list[int] = []
+        for cid, conn_id in candidates:
+            if accept is not None and not accept(connections[conn_id]):
                 continue
-            chosen.append(ClaimedCallback(row, connection, "MANUAL" if row.manual_pending else "SCHEDULED"))
+            chosen.append(cid)
             if len(chosen) >= limit:
                 break
-        if chosen:
-            (Callback.update(status="SENDING", lease_owner=owner, lease_until=until)
-             .where(Callback.id.in_([c.callback.id for c in chosen])).execute())
-            for c in chosen:
-                c.callback.status, c.callback.lease_owner, c.callback.lease_until = "SENDING", owner, until
-    return chosen
+        if not chosen:
+            return []
+        Callback.update(status="SENDING", lease_owner=owner, lease_until=until).where(
+            Callback.id.in_(chosen)).execute()
+        rows = Callback.select().where(Callback.id.in_(chosen)).order_by(Callback.next_attempt_at, Callback.id)
+        return [ClaimedCallback(row, connections[row.connection_id],
+                                "MANUAL" if row.manual_pending else "SCHEDULED") for row in rows]
 
 
 def claim_emails(owner: str, limit: int, lease_seconds: float, *, exclude: Iterable[int] = ()) -> list[EmailOutbox]:
@@ -273,7 +274,8 @@ def record_callback_attempt(callback: Callback, *, success: bool, final_try: boo
         callback.manual_pending = False
     callback.lease_owner = None
     callback.lease_until = None
-    callback.save()
+    callback.save(only=[Callback.tries, Callback.status, Callback.delivered_at, Callback.next_attempt_at,
+                        Callback.manual_pending, Callback.lease_owner, Callback.lease_until])
     return attempt
 
 
@@ -309,8 +311,13 @@ def record_outcomes(owner: str, outcomes: list[AttemptOutcome], *, schedule: lis
     """
     attempts: list[CallbackAttempt] = []
     failing_clients: set[int] = set()
+    delivered: dict[str, list[int]] = {"SCHEDULED": [], "MANUAL": []}
+    fast_rows: list[dict] = []
     with db.atomic():
-        rows = {c.id: c for c in Callback.select().where(
+        t = now()
+        # Everything but the body, which is not needed here.
+        rows = {c.id: c for c in Callback.select(*[f for f in Callback._meta.sorted_fields
+                                                   if f is not Callback.payload_json]).where(
             Callback.id.in_([o.callback_id for o in outcomes]))}
         for outcome in outcomes:
             callback = rows.get(outcome.callback_id)
@@ -326,6 +333,13 @@ def record_outcomes(owner: str, outcomes: list[AttemptOutcome], *, schedule: lis
                 attempts.append(_log_only(callback, details))
                 continue
             manual_requested = callback.manual_pending and outcome.trigger != "MANUAL"
+            if outcome.success and not manual_requested and outcome.trigger in delivered:
+                # The common case, written in bulk below: a delivered callback.
+                row = _attempt_row(callback, callback.tries + 1, False, t, details)
+                fast_rows.append(row)
+                attempts.append(CallbackAttempt(**row))
+                delivered[outcome.trigger].append(callback.id)
+                continue
             if outcome.success:
                 attempts.append(record_callback_attempt(callback, final_try=False, **details))
             else:
@@ -336,7 +350,7 @@ def record_outcomes(owner: str, outcomes: list[AttemptOutcome], *, schedule: lis
                     attempts.append(record_callback_attempt(callback, final_try=True, keep_status=True,
                                                             **details))
                     callback.status = "DELIVERED"
-                    callback.save()
+                    callback.save(only=[Callback.status])
                 elif delay is None:
                     attempts.append(record_callback_attempt(callback, final_try=True, **details))
                 else:
@@ -346,26 +360,40 @@ def record_outcomes(owner: str, outcomes: list[AttemptOutcome], *, schedule: lis
             if manual_requested:
                 # A manual resend was asked for while this attempt was in flight: make it now.
                 callback.status, callback.next_attempt_at = "PENDING", now()
-                callback.save()
+                callback.save(only=[Callback.status, Callback.next_attempt_at])
+        for start in range(0, len(fast_rows), 50):
+            CallbackAttempt.insert_many(fast_rows[start:start + 50]).execute()
+        for trigger, ids in delivered.items():
+            if ids:
+                changes = dict(status="DELIVERED", delivered_at=t, next_attempt_at=None,
+                               tries=Callback.tries + 1, lease_owner=None, lease_until=None)
+                if trigger == "MANUAL":
+                    changes["manual_pending"] = False
+                Callback.update(**changes).where(Callback.id.in_(ids)).execute()
         for client_id in failing_clients:
             _warn_if_failing(client_id, warn_after)
     return attempts
 
 
-def _log_only(callback: Callback, details: dict) -> CallbackAttempt:
-    """Log an attempt on a callback another worker has taken over, without moving its state."""
-    Callback.update(tries=Callback.tries + 1).where(Callback.id == callback.id).execute()
-    tries = Callback.get_by_id(callback.id).tries
-    return CallbackAttempt.create(
-        callback=callback, client=callback.client_id, connection=callback.connection_id,
+def _attempt_row(callback: Callback, try_number: int, final_try: bool, at: dt.datetime, details: dict) -> dict:
+    return dict(
+        callback=callback.id, client=callback.client_id, connection=callback.connection_id,
         entity_type=callback.entity_type, callback_type=callback.callback_type,
-        entity_id=callback.entity_id, try_number=tries, final_try=False,
+        entity_id=callback.entity_id, try_number=try_number, final_try=final_try,
         success=details["success"], http_status=details["http_status"], error_kind=details["error_kind"],
-        error_message=details["error_message"], duration_ms=details["duration_ms"],
+        error_message=(details["error_message"] or None) and details["error_message"][:4000],
+        duration_ms=int(details["duration_ms"]),
         response_excerpt=(details["response_excerpt"] or "")[:EXCERPT_LIMIT] or None,
         trigger=details["trigger"], url=details["url"],
         request_headers_json=json.dumps(details["request_headers"] or {}, sort_keys=True),
-        request_body=details["request_body"])
+        request_body=details["request_body"], created_at=at)
+
+
+def _log_only(callback: Callback, details: dict) -> CallbackAttempt:
+    """Log an attempt on a callback another worker has taken over, without moving its state."""
+    Callback.update(tries=Callback.tries + 1).where(Callback.id == callback.id).execute()
+    tries = Callback.select(Callback.tries).where(Callback.id == callback.id).scalar()
+    return CallbackAttempt.create(**_attempt_row(callback, tries, False, now(), details))
 
 
 def failures_since(client_id: int, since: dt.datetime) -> int:
