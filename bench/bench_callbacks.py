@@ -176,6 +176,10 @@ def main() -> int:
         made = asyncio.run(Worker(config).run_once())
         elapsed = time.perf_counter() - started
         delivered = Callback.select().where(Callback.status == "DELIVERED").count()
+        from storage.models import CallbackAttempt
+
+        failures = [f"{a.error_kind}: {a.error_message}" for a in
+                    CallbackAttempt.select().where(CallbackAttempt.success == False)]  # noqa: E712
         worker_rate = args.n / elapsed
 
         # Idle latency: one callback at a time, a worker waiting in a thread.
@@ -207,6 +211,8 @@ def main() -> int:
 
     print(f"callbacks:            {args.n} queued, {delivered} delivered, {made} attempts made "
           f"(concurrency {args.concurrency})")
+    for failure in failures[:5]:
+        print(f"  failed attempt (retried later by the schedule): {failure}")
     print(f"raw httpx POST rate:  {raw:8.0f} /s")
     print(f"worker delivery rate: {worker_rate:8.0f} /s  (claim, sign, send, log every attempt)")
     print(f"ratio worker / raw:   {worker_rate / raw:8.0%}  (target >= 80%)")
