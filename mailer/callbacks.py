@@ -30,7 +30,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from mailer.network import AddressRefused, NameNotResolved, make_client
-from mailer.settings import CallbackSettings
+from mailer.settings import CallbackSettings, apply_address_policy
 from storage.audit import SYSTEM, Actor
 from storage.clock import now
 from storage.config import Config
@@ -234,7 +234,9 @@ def send_test_ping(connection_id, client: Client, *, actor: Actor = SYSTEM,
                       "tested", connection.id)
     if not connection.callback_url:
         raise invalid("callbackUrl", "the connection has no callback URL to test", "")
-    settings = CallbackSettings.from_config(config or Config())
+    config = config or Config()
+    settings = CallbackSettings.from_config(config)
+    settings.allow_private_addresses = apply_address_policy(config)
     body = test_body(connection)
     delivery = Delivery(callback_id=0, webhook_id=new_webhook_id(), body=body, url=connection.callback_url,
                         secret=connection.signing_secret, auth_type=connection.auth_type,

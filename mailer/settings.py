@@ -159,7 +159,9 @@ def apply_address_policy(config: Config) -> bool:
     """Set storage's save-time switch from [callbacks] allow_private_addresses (call at start).
 
     Storage reads no configuration, so whoever starts a process that edits connections (the
-    backoffice, the API server, the worker) calls this once. Returns the policy in force.
+    backoffice, the API server, the worker) calls this once. Returns the policy in force in this
+    process, which the sends follow too: the config allows private addresses, or the process has
+    already allowed them (the demo and the test suite do).
     """
     from storage import connections
 

@@ -88,7 +88,9 @@ class Worker:
         self.settings = WorkerSettings.from_config(config, self.callbacks)
         self.owner = owner or default_owner()
         self.on_event = on_event
-        apply_address_policy(config)  # save-time checks in this process follow the send-time policy
+        # One policy per process: the sends follow the save-time switch (set by the demo and tests
+        # too), and a config that allows private addresses turns the switch on.
+        self.callbacks.allow_private_addresses = apply_address_policy(config)
         self.delivered = 0  # attempts made (callbacks) and e-mails handled, for reports
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None

@@ -178,8 +178,9 @@ def test_a_redirect_is_a_failure_and_not_followed(sqlite_db, tmp_path, receiver)
     assert Callback.get().status == "PENDING"  # the next try is scheduled
 
 
-def test_private_address_is_refused_at_send_time_and_logged(sqlite_db, tmp_path, receiver):
-    sell(receiver.url("/ok"))
+def test_private_address_is_refused_at_send_time_and_logged(sqlite_db, tmp_path, receiver, monkeypatch):
+    sell(receiver.url("/ok"))  # saved while private addresses were allowed
+    monkeypatch.setattr(connections, "ALLOW_PRIVATE_CALLBACK_URLS", False)
     deliver(config(tmp_path, allow_private=False))
     [attempt] = attempts()
     assert attempt.error_kind == "refused" and "loopback" in attempt.error_message
@@ -202,8 +203,9 @@ def test_private_address_is_refused_at_save_time_unless_allowed(sqlite_db, monke
     assert conn.callback_url == "https://shop.nowhere.invalid/cb"
 
 
-def test_unresolvable_name_fails_at_send_time_as_dns(sqlite_db, tmp_path):
+def test_unresolvable_name_fails_at_send_time_as_dns(sqlite_db, tmp_path, monkeypatch):
     sell("https://shop.nowhere.invalid/cb")
+    monkeypatch.setattr(connections, "ALLOW_PRIVATE_CALLBACK_URLS", False)
     deliver(config(tmp_path, allow_private=False))
     [attempt] = attempts()
     assert attempt.error_kind == "dns" and "does not resolve" in attempt.error_message
