@@ -107,6 +107,7 @@ class Worker:
         self._mail_busy: set[int] = set()
         self._recorder: asyncio.Task | None = None
         self._closing = False
+        self._sends_over = False
         self._mail_check = True
         self._next_mail_check = 0.0
         self._last_expire = -math.inf
@@ -156,7 +157,9 @@ class Worker:
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending)
-        # Let the recorder write what is left (cancelling it could drop a queued database write).
+        # Every send has ended: let the recorder write what is left and end (cancelling it could
+        # drop a queued database write).
+        self._sends_over = True
         self._results_ready.set()
         if self._recorder is not None:
             await asyncio.gather(self._recorder, return_exceptions=True)
@@ -346,14 +349,14 @@ class Worker:
                 failures = 0
             except Exception:
                 failures += 1
-                if self._closing and failures >= 3:
+                if self._sends_over and failures >= 3:
                     log.exception("recording the last attempts failed; their leases run out and they "
                                   "are sent again")
                     return
                 log.exception("recording callback attempts failed; retrying")
                 await asyncio.sleep(self.settings.poll_interval)
                 self._results_ready.set()
-            if self._closing and not self._results:
+            if self._sends_over and not self._results:
                 return
 
     async def _flush(self) -> None:
