@@ -22,6 +22,7 @@ import json
 import re
 import secrets
 
+from storage.addresses import url_problem
 from storage.audit import SYSTEM, Actor, changes, record
 from storage.clock import now
 from storage.db import db, is_postgres
@@ -48,6 +49,10 @@ STATUSES = ("INVITED", "ACTIVE", "DECLINED", "REVOKED", "EXPIRED", "BLOCKED")
 AUTH_TYPES = ("NONE", "BASIC", "HEADERS")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 # Headers the callback sender sets itself; a configured pair may not override them.
+# Callback URLs resolving to private, loopback or link-local addresses are refused unless this is
+# set; whoever starts the process (app, worker, tests, demo) sets it from [callbacks]
+# allow_private_addresses, because storage reads no configuration itself.
+ALLOW_PRIVATE_CALLBACK_URLS = False
 RESERVED_HEADERS = {"content-type", "content-length", "host", "plenigo-signature", "webhook-id",
                     "webhook-timestamp", "webhook-signature", "transfer-encoding", "connection"}
 
@@ -112,6 +117,10 @@ def list_connections(client: Client, *, direction: str | None = None, status: st
 def _check_callback_settings(check: Checker, *, callback_url, required: bool, auth_type: str,
                              basic_user, basic_password, headers) -> tuple:
     url = check.url("callbackUrl", callback_url, required)
+    if url and not check.errors and not ALLOW_PRIVATE_CALLBACK_URLS:
+        problem = url_problem(url)
+        if problem:
+            check.fail("callbackUrl", problem, url)
     auth_type = check.one_of("authType", auth_type or "NONE", AUTH_TYPES)
     pairs: list[list[str]] = []
     user = password = None

@@ -13,6 +13,15 @@ from storage.db import close_database, db, open_database
 PG_ENV = "CROSSCLIENT_TEST_POSTGRES"
 
 
+@pytest.fixture(autouse=True)
+def allow_private_callback_urls(monkeypatch):
+    """Tests call back to receivers on 127.0.0.1 (tests/world.py too), so private addresses are
+    allowed at save time; a test of the refusal sets the switch back with monkeypatch."""
+    from storage import connections
+
+    monkeypatch.setattr(connections, "ALLOW_PRIVATE_CALLBACK_URLS", True)
+
+
 def _pg_admin_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
