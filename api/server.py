@@ -141,10 +141,8 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 8080, config: Config | 
 
 
 def _worker(config: Config):
-    try:
-        from mailer.worker import Worker
-    except ImportError:
-        return None
+    from mailer.worker import Worker
+
     return Worker(config)
 
 
@@ -167,8 +165,6 @@ async def serve(config: Config, sock: socket.socket, *, log_level: str = "info",
             loop.add_signal_handler(sig, shutdown)
     worker = _worker(config) if with_worker else None
     worker_task = asyncio.create_task(worker.run(stop), name="outbox-worker") if worker else None
-    if worker is None and with_worker:
-        log.warning("mailer.worker is not installed: callbacks and e-mails stay queued")
     try:
         await server.serve(sockets=[sock])
     finally:

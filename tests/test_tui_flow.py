@@ -1,8 +1,6 @@
 """The two-company flow walked by keys alone, as the two operators would do it."""
 from __future__ import annotations
 
-import pytest
-
 from storage.models import Basket, BasketItem, Callback, Connection, Offer, Order, Subscription, Voucher
 from tests import world
 from tests.tui_support import SIZE, backoffice, cells, keys, settle, type_text
@@ -121,16 +119,6 @@ async def test_two_company_flow_by_keys(sqlite_db):
         assert Voucher.get_by_id(voucher.id).status == "REDEEMED"
 
 
-def _worker_available() -> bool:
-    try:
-        import mailer.worker  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _worker_available(), reason="the mailer's worker (branch mailer) is not merged yet; "
-                    "this step runs once mailer.worker.start_in_thread exists")
 async def test_callback_appears_in_the_log_with_the_real_worker(sqlite_db):
     """After an order, the worker running inside the app delivers the callback (here to a closed
     port, so it fails) and the attempt appears in the source's callback log."""

@@ -127,23 +127,22 @@ class Backoffice(App):
         return Client.select().order_by(Client.id).first()
 
     def _start_worker(self) -> None:
-        try:
-            from mailer.worker import start_in_thread
-        except ImportError:
-            self.worker_status = "not available: the mailer package has no worker in this build"
-            return
+        from mailer.worker import start_in_thread
+
         self.worker_handle = start_in_thread(self.config)
         self.worker_status = "running in the backoffice"
 
     def _start_api(self) -> None:
         host, _, port = self.api_address.rpartition(":")
+        from api.server import start_in_thread
+
         try:
-            from api.server import start_in_thread
-        except ImportError:
-            self.api_status = "not available: the api package has no server in this build"
-            self.notify(self.api_status, title="API", severity="warning")
+            self.api_handle = start_in_thread(host or "127.0.0.1", int(port), self.config)
+        except (OSError, RuntimeError) as exc:  # port taken: the backoffice still works without it
+            self.api_status = f"not serving: {exc}"
+            self.notify(f"The API could not start on {self.api_address}: {exc}", title="API",
+                        severity="error", timeout=15)
             return
-        self.api_handle = start_in_thread(host or "127.0.0.1", int(port), self.config)
         self.api_status = f"serving on http://{host or '127.0.0.1'}:{port}/api/v3.0"
 
     # -- the client the app acts as -------------------------------------------------------------

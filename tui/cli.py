@@ -95,9 +95,12 @@ def prepare_demo(args) -> str:
     """Open (and if new, write) the demo database; returns its target."""
     from pathlib import Path
 
+    from storage import connections
     from storage.db import close_database, open_database, resolve_url
     from storage.demo import demo_exists, write_demo
 
+    # The demo's callbacks go to the sample merchant on loopback, which the default policy refuses.
+    connections.ALLOW_PRIVATE_CALLBACK_URLS = True
     target = _demo_db(args)
     url = resolve_url(target)
     if args.reset and url.startswith("sqlite:///"):

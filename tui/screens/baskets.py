@@ -195,7 +195,7 @@ class BasketEditor(DetailScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#items", DataTable)
-        for key, label, width in (("pos", "Pos", 4), ("offer", "Offer", 12), ("title", "Title", 30),
+        for key, label, width in (("pos", "Pos", 4), ("offer", "Offer", 21), ("title", "Title", 26),
                                   ("owner", "Owner", 24), ("price", "Price", 11), ("option", "Optional", 8),
                                   ("default", "Selected", 8)):
             table.add_column(label, key=key, width=width)

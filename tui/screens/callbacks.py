@@ -1,13 +1,12 @@
 """Screen 5, Callback log: every delivery attempt to this client's web service, newest first,
 refreshed live while the first page is shown. Filters: failed only, entity type, connection, time
 range. The detail shows the request and the response; "resend now" asks the mailer to deliver the
-callback again at once (storage.outbox.request_resend, once the mailer is merged).
+callback again at once (storage.outbox.request_resend).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-from functools import cache
 
 from textual import work
 from textual.app import ComposeResult
@@ -21,6 +20,7 @@ from storage.clock import now
 from storage.connections import list_connections
 from storage.errors import DomainError
 from storage.models import CallbackAttempt
+from storage.outbox import request_resend
 from storage.paging import Page
 from tui import display
 from tui.messages import BackgroundDone
@@ -32,28 +32,15 @@ RANGES = {"any": None, "last hour": dt.timedelta(hours=1), "last 24 hours": dt.t
           "last 7 days": dt.timedelta(days=7), "last 30 days": dt.timedelta(days=30)}
 
 
-@cache
-def resend_available() -> bool:
-    try:
-        from storage.outbox import request_resend  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
 
 class Resending:
     """The "resend now" action shared by the log and the detail."""
 
     def resend(self, callback_id: int) -> None:
-        if not resend_available():
-            self.app.notify("Resending needs the mailer, which is not part of this build.", severity="warning")
-            return
         self._resend(callback_id)
 
     @work(thread=True, group="resend")
     def _resend(self, callback_id: int) -> None:
-        from storage.outbox import request_resend
-
         try:
             request_resend(callback_id, self.app.client, actor=self.app.actor)
         except DomainError as exc:
@@ -133,7 +120,7 @@ class CallbackLogScreen(Resending, BackofficeScreen):
         if action in ("resend", "open"):
             if self.table.selected is None:
                 return False
-            return True if action == "open" or resend_available() else None
+            return True
         return True
 
     def action_failed_only(self) -> None:
@@ -234,8 +221,6 @@ class AttemptDetail(Resending, Guarded, ModalScreen[None]):
             yield Static("s resend now · esc back", classes="form-hint")
 
     def allowed(self, action: str) -> bool | None:
-        if action == "resend":
-            return True if resend_available() else None
         return True
 
     def action_resend(self) -> None:

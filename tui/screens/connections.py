@@ -8,14 +8,13 @@ rotates the secret or sends a test callback.
 """
 from __future__ import annotations
 
-from functools import cache
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Label, Select, Static
 
+from mailer.callbacks import send_test_ping
 from storage import connections as ops
 from storage.audit import history
 from storage.callbacks import list_attempts
@@ -48,14 +47,6 @@ def parse_headers(text: str) -> list[list[str]]:
             pairs.append([key.strip(), value.strip()])
     return pairs
 
-
-@cache
-def test_ping_available() -> bool:
-    try:
-        from mailer.callbacks import send_test_ping  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 CONNECTION_ACTIONS = frozenset({"new", "accept", "decline", "accept_code", "revoke", "resend", "block",
@@ -103,9 +94,7 @@ class ConnectionActions:
         if action in ("edit", "rotate_secret"):
             return mine == "SOURCE" and status in ops.LIVE
         if action == "test_callback":
-            if mine != "SOURCE" or not conn.callback_url or status != "ACTIVE":
-                return False
-            return True if test_ping_available() else None
+            return mine == "SOURCE" and bool(conn.callback_url) and status == "ACTIVE"
         return True
 
     def _confirm_then(self, title: str, question: str, operation, done: str, danger: bool = False) -> None:
@@ -160,16 +149,10 @@ class ConnectionActions:
                              lambda saved: saved and self.app.notify("Connection settings saved", title="Done"))
 
     def action_test_callback(self) -> None:
-        if not test_ping_available():
-            self.app.notify("The mailer is not part of this build: test callbacks need it.",
-                            severity="warning")
-            return
         self._send_test(self.connection.id)
 
     @work(thread=True, group="test-callback")
     def _send_test(self, connection_id: int) -> None:
-        from mailer.callbacks import send_test_ping
-
         try:
             result = send_test_ping(connection_id, self.client, actor=self.actor, config=self.app.config)
         except DomainError as exc:

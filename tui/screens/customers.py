@@ -163,9 +163,9 @@ class CustomerDetailScreen(DetailScreen):
         yield Static(id="customer-info", classes="panel")
         with TabbedContent(id="customer-tabs"):
             with TabPane("Subscriptions", id="subscriptions"):
-                yield PagedTable([Column("id", "#", 6), Column("offer", "Offer", 26), Column("type", "Type", 24),
+                yield PagedTable([Column("id", "#", 6), Column("offer", "Offer", 18), Column("type", "Type", 24),
                                   Column("status", "Status", 8), Column("start", "Start", 16),
-                                  Column("term", "Term", 9), Column("price", "Price", 11),
+                                  Column("term", "Term", 8), Column("price", "Price", 11),
                                   Column("partner", "Connected offer partner", 48)],
                                  self._subscriptions, self._subscription_cells, page_size=20,
                                  empty="no subscriptions in this client", id="subscriptions-table")
@@ -176,7 +176,7 @@ class CustomerDetailScreen(DetailScreen):
             with TabPane("Vouchers", id="vouchers"):
                 yield PagedTable([Column("code", "Voucher code", 20), Column("status", "Status", 9),
                                   Column("source", "Source (redeems)", 22), Column("target", "Target (sold)", 22),
-                                  Column("offer", "Offer", 24), Column("created", "Created", 16),
+                                  Column("offer", "Offer", 36), Column("created", "Created", 16),
                                   Column("redeemed", "Redeemed", 16)], self._vouchers, self._voucher_cells,
                                  page_size=20, empty="no vouchers", id="vouchers-table")
 
@@ -193,8 +193,8 @@ class CustomerDetailScreen(DetailScreen):
         partner = ""
         if s.connected_offer:
             partner = (f"{self._partner(s.connected_company_id)}, customer {s.connected_customer_id}, "
-                       f"offer {s.connected_offer_id}")
-        return (str(s.id), f"{s.offer.internal_title} {s.offer.plenigo_offer_id}", s.subscription_type,
+                       f"their offer {s.connected_offer_id}")
+        return (str(s.id), s.offer.internal_title, s.subscription_type,
                 display.status(s.status), display.when(s.start_date), display.term(s.term, s.term_unit),
                 display.money(s.price, s.currency), partner)
 

@@ -53,7 +53,7 @@ class OffersScreen(BackofficeScreen):
         self.title = "Offers"
 
     def body(self) -> ComposeResult:
-        own_cols = [Column("id", "Offer ID", 11), Column("internal", "Internal title", 22),
+        own_cols = [Column("id", "Offer ID", 20), Column("internal", "Internal title", 22),
                     Column("public", "Public title", 30), Column("price", "Price", 12),
                     Column("term", "Term", 9), Column("status", "Status", 9), Column("cc", "Cross-client", 12)]
         with TabbedContent(id="offer-tabs"):
@@ -69,7 +69,7 @@ class OffersScreen(BackofficeScreen):
                 yield FilterBar(table)
                 yield table
             with TabPane("External offers", id="external"):
-                table = PagedTable([Column("id", "Offer ID", 11), Column("owner", "Owner", 20),
+                table = PagedTable([Column("id", "Offer ID", 20), Column("owner", "Owner", 20),
                                     Column("owner_id", "Owner ID", 20), Column("public", "Public title", 30),
                                     Column("price", "Price", 12), Column("term", "Term", 9),
                                     Column("usable", "Usable now", 10)],
