@@ -87,10 +87,11 @@ class Backoffice(App):
         for warning in self._warnings:
             self.notify(warning, severity="warning")
         self._show_client()
-        if self.start_worker:
-            self._start_worker()
+        # The API first: the worker's first callbacks may go to the sample merchant it serves.
         if self.api_address:
             self._start_api()
+        if self.start_worker:
+            self._start_worker()
         self._baseline()
         if self.poll_seconds > 0:
             self.set_interval(self.poll_seconds, self._poll)
