@@ -468,3 +468,44 @@ def test_every_list_operation_pages(any_db):
         following = fn(limit=1, after=page.last_key) if name not in ("audit of a client", "audit of an entity") \
             else fn(limit=1, before=page.last_key)
         assert len(following) == 1 and following.first_key != page.first_key, name
+
+
+# --- Concurrent transitions (row lock on PostgreSQL, IMMEDIATE on SQLite) ---------------------
+
+def race(**calls) -> dict:
+    """Start every call at once, each in its own thread; "ok" or the refusal code per name."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = {}
+
+    def run(name, call):
+        barrier.wait()
+        try:
+            call()
+            outcomes[name] = "ok"
+        except DomainError as exc:
+            outcomes[name] = exc.code
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_concurrent_accept_and_revoke_of_one_invitation_only_one_wins(any_db):
+    """The target accepts while the source withdraws: one of them is refused, never both done."""
+    w = companies()
+    extra = [create_client(w.south, f"RACECLIENT{i:010d}", f"Race {i}", f"r{i}@south.example")
+             for i in range(4)]
+    for target in extra:
+        conn = create_connection(w.source, target.company_id, callback_url=URL, actor=OPS)
+        outcomes = race(accept=lambda c=conn, t=target: accept_invitation(c.id, t, actor=OPS),
+                        revoke=lambda c=conn: revoke_invitation(c.id, w.source, actor=OPS))
+        assert sorted(outcomes.values(), key=str) == sorted(["ok", 10025], key=str), outcomes
+        winner = next(name for name, result in outcomes.items() if result == "ok")
+        status = Connection.get_by_id(conn.id).status
+        assert status == {"accept": "ACTIVE", "revoke": "REVOKED"}[winner]
+        assert [e.action for e in history("connection", conn.id)] == [winner, "create"]
