@@ -41,6 +41,7 @@ from storage.models import (
     ALL_MODELS,
     AuditEntry,
     Callback,
+    Client,
     Connection,
     Customer,
     EmailOutbox,
@@ -201,6 +202,28 @@ def test_an_expired_invitation_cannot_be_answered_before_any_sweep(any_db, actio
     row = Connection.get_by_id(conn.id)
     assert row.status == "EXPIRED" and row.invitation_token_hash is None
     assert [e.action for e in history("connection", conn.id)] == ["expire", "create"]
+
+
+@pytest.mark.parametrize("action,by", [(accept_invitation, "target"), (decline_invitation, "target"),
+                                       (revoke_invitation, "source"), (resend_invitation, "source")])
+def test_an_expired_invitation_stays_dead_when_the_sweep_has_a_backlog(any_db, action, by):
+    """A sweep handles 500 invitations at a time; the one acted on may not be among them."""
+    w = companies()
+    start = clock.now()
+    clock.fix(start)
+    Client.insert_many([dict(company_id=f"BACKLOG{i:013d}", contract_company=w.south.id, name="b",
+                             contact_email="b@south.example") for i in range(501)]).execute()
+    Connection.insert_many([dict(source=w.source.id, target=c.id, status="INVITED", signing_secret="s",
+                                 invitation_expires_at=start)
+                            for c in Client.select().where(Client.company_id.startswith("BACKLOG"))]).execute()
+    conn = invite(w)
+    clock.fix(start + INVITATION_TTL + dt.timedelta(seconds=1))
+    with pytest.raises(DomainError) as info:
+        action(conn.id, getattr(w, by), actor=OPS)
+    assert info.value.code == 10025 and "expired" in info.value.message
+    row = Connection.get_by_id(conn.id)
+    assert row.status in ("INVITED", "EXPIRED") and row.invitation_expires_at <= clock.now()
+    assert [e.action for e in history("connection", conn.id)] in (["create"], ["expire", "create"])
 
 
 def test_invitation_is_valid_until_exactly_its_expiry(any_db):
