@@ -342,6 +342,16 @@ def test_customer_status_is_checked_on_edit_too(any_db):
     assert err.field == "status"
 
 
+def test_customer_names_are_limited_on_edit_as_on_creation(any_db):
+    """On PostgreSQL an over-long name used to escape as a database error instead of 99400."""
+    w = companies()
+    a = create_customer(w.north, email="a@x.example")
+    err = refused(99400, update_customer, w.north, a.customer_number, first_name="x" * 101,
+                  last_name="y" * 101)
+    assert {e.field for e in err.errors} == {"firstName", "lastName"}
+    assert update_customer(w.north, a.customer_number, last_name="z" * 100).last_name == "z" * 100
+
+
 # --- Tenancy and API tokens -------------------------------------------------------------------
 
 def test_a_company_id_belongs_to_one_client_only(any_db):
