@@ -249,6 +249,13 @@ def _expired(connection: Connection) -> bool:
             and connection.invitation_expires_at <= now())
 
 
+def _refuse_if_expired(connection: Connection, verb: str) -> None:
+    """An invitation past its expiry is dead even if no sweep has reached it yet (sweeps batch)."""
+    if _expired(connection):
+        raise _refuse(connection, verb, f"the invitation expired on "
+                      f"{connection.invitation_expires_at:%Y-%m-%d %H:%M} UTC")
+
+
 def _locked(connection_id: int, client: Client) -> tuple[Connection, str]:
     """Re-read the connection inside the transaction (row-locked on PostgreSQL)."""
     query = Connection.select().where(Connection.id == int(connection_id))
@@ -267,6 +274,7 @@ def accept_invitation(connection_id: int, client: Client, *, actor: Actor = SYST
         connection, side = _locked(connection_id, client)
         if connection.status != "INVITED":
             raise _refuse(connection, "accepted")
+        _refuse_if_expired(connection, "accepted")
         if side != "TARGET":
             raise _refuse(connection, "accepted", "only the invited target client accepts")
         connection.invitation_token_hash = None
@@ -299,6 +307,7 @@ def decline_invitation(connection_id: int, client: Client, *, actor: Actor = SYS
         connection, side = _locked(connection_id, client)
         if connection.status != "INVITED":
             raise _refuse(connection, "declined")
+        _refuse_if_expired(connection, "declined")
         if side != "TARGET":
             raise _refuse(connection, "declined", "only the invited target client declines")
         connection.invitation_token_hash = None
@@ -314,6 +323,7 @@ def revoke_invitation(connection_id: int, client: Client, *, actor: Actor = SYST
         connection, side = _locked(connection_id, client)
         if connection.status != "INVITED":
             raise _refuse(connection, "revoked")
+        _refuse_if_expired(connection, "revoked")
         if side != "SOURCE":
             raise _refuse(connection, "revoked", "only the inviting source client revokes")
         connection.invitation_token_hash = None
@@ -328,6 +338,7 @@ def resend_invitation(connection_id: int, client: Client, *, actor: Actor = SYST
         connection, side = _locked(connection_id, client)
         if connection.status != "INVITED":
             raise _refuse(connection, "re-sent")
+        _refuse_if_expired(connection, "re-sent")
         if side != "SOURCE":
             raise _refuse(connection, "re-sent", "only the inviting source client re-sends")
         code = _issue_invitation(connection)

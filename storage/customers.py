@@ -92,6 +92,9 @@ def update_customer(contract_company, number: str, *, actor: Actor = SYSTEM, cli
         merged["email"] = check.email("email", merged["email"])
         merged["language"] = check.language("language", merged["language"])
         merged["status"] = check.one_of("status", merged["status"], CUSTOMER_STATUSES)
+        for key, field in (("first_name", "firstName"), ("last_name", "lastName")):
+            if len((merged[key] or "").strip()) > 100:
+                check.fail(field, "must be at most 100 characters", merged[key][:40])
         check.raise_if_any()
         _check_email_free(customer.contract_company_id, merged["email"], customer.id)
         for key, value in merged.items():
