@@ -358,7 +358,8 @@ def expire_invitations() -> int:
     count = 0
     for row in due:
         with db.atomic():
-            connection = Connection.get_by_id(row.id)
+            query = Connection.select().where(Connection.id == row.id)
+            connection = (query.for_update() if is_postgres() else query).get()
             if not _expired(connection):
                 continue
             connection.invitation_token_hash = None
