@@ -277,6 +277,10 @@ def accept_invitation(connection_id: int, client: Client, *, actor: Actor = SYST
         _refuse_if_expired(connection, "accepted")
         if side != "TARGET":
             raise _refuse(connection, "accepted", "only the invited target client accepts")
+        # The module may have been switched off since the invitation went out.
+        _require_module(connection.source.contract_company, "sourceCompanyId")
+        if not same_contract_company(connection.source, connection.target):
+            _require_module(connection.target.contract_company, "targetCompanyId")
         connection.invitation_token_hash = None
         connection.answered_at = now()
         _move(connection, "ACTIVE", actor, "accept", client)

@@ -304,3 +304,13 @@ def test_list_connections_by_direction_and_paging(any_db):
     assert [c.source.company_id for c in incoming] == [TARGET_ID]
     back = list_connections(w.source, direction="OUT", limit=4, before=second.first_key)
     assert [c.id for c in back] == [c.id for c in first]
+
+
+def test_accepting_needs_the_module_still_active(any_db):
+    w = companies()
+    conn = invite(w)
+    set_cross_client_module(w.south.id, False)
+    err = refused(99410, accept_invitation, conn.id, w.target, actor=OPS)
+    assert "South Press" in err.message
+    set_cross_client_module(w.south.id, True)
+    assert accept_invitation(conn.id, w.target, actor=OPS).status == "ACTIVE"
