@@ -267,16 +267,23 @@ def _locked(connection_id: int, client: Client) -> tuple[Connection, str]:
     return connection, side_of(connection, client)
 
 
+def _pending(connection_id: int, client: Client, verb: str, side: str) -> Connection:
+    """The open invitation, locked, if `client` is on `side` to answer it; else 10025."""
+    connection, mine = _locked(connection_id, client)
+    if connection.status != "INVITED":
+        raise _refuse(connection, verb)
+    _refuse_if_expired(connection, verb)
+    if mine != side:
+        who = "invited target" if side == "TARGET" else "inviting source"
+        raise _refuse(connection, verb, f"only the {who} client can do that")
+    return connection
+
+
 def accept_invitation(connection_id: int, client: Client, *, actor: Actor = SYSTEM) -> Connection:
     """The target accepts interactively in the backoffice."""
     expire_invitations()
     with db.atomic():
-        connection, side = _locked(connection_id, client)
-        if connection.status != "INVITED":
-            raise _refuse(connection, "accepted")
-        _refuse_if_expired(connection, "accepted")
-        if side != "TARGET":
-            raise _refuse(connection, "accepted", "only the invited target client accepts")
+        connection = _pending(connection_id, client, "accepted", "TARGET")
         # The module may have been switched off since the invitation went out.
         _require_module(connection.source.contract_company, "sourceCompanyId")
         if not same_contract_company(connection.source, connection.target):
@@ -308,12 +315,7 @@ def accept_invitation_code(client: Client, code: str, *, actor: Actor = SYSTEM) 
 def decline_invitation(connection_id: int, client: Client, *, actor: Actor = SYSTEM) -> Connection:
     expire_invitations()
     with db.atomic():
-        connection, side = _locked(connection_id, client)
-        if connection.status != "INVITED":
-            raise _refuse(connection, "declined")
-        _refuse_if_expired(connection, "declined")
-        if side != "TARGET":
-            raise _refuse(connection, "declined", "only the invited target client declines")
+        connection = _pending(connection_id, client, "declined", "TARGET")
         connection.invitation_token_hash = None
         connection.answered_at = now()
         _move(connection, "DECLINED", actor, "decline", client)
@@ -324,12 +326,7 @@ def decline_invitation(connection_id: int, client: Client, *, actor: Actor = SYS
 def revoke_invitation(connection_id: int, client: Client, *, actor: Actor = SYSTEM) -> Connection:
     expire_invitations()
     with db.atomic():
-        connection, side = _locked(connection_id, client)
-        if connection.status != "INVITED":
-            raise _refuse(connection, "revoked")
-        _refuse_if_expired(connection, "revoked")
-        if side != "SOURCE":
-            raise _refuse(connection, "revoked", "only the inviting source client revokes")
+        connection = _pending(connection_id, client, "revoked", "SOURCE")
         connection.invitation_token_hash = None
         _move(connection, "REVOKED", actor, "revoke", client)
     return connection
@@ -339,12 +336,7 @@ def resend_invitation(connection_id: int, client: Client, *, actor: Actor = SYST
     """New code (the old one dies), new expiry, a new e-mail."""
     expire_invitations()
     with db.atomic():
-        connection, side = _locked(connection_id, client)
-        if connection.status != "INVITED":
-            raise _refuse(connection, "re-sent")
-        _refuse_if_expired(connection, "re-sent")
-        if side != "SOURCE":
-            raise _refuse(connection, "re-sent", "only the inviting source client re-sends")
+        connection = _pending(connection_id, client, "re-sent", "SOURCE")
         code = _issue_invitation(connection)
         connection.changed_at = now()
         connection.save()
