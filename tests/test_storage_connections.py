@@ -25,9 +25,9 @@ from storage.connections import (
     update_connection,
 )
 from storage.errors import DomainError
-from storage.models import AuditEntry, Connection, EmailOutbox
+from storage.models import Connection, EmailOutbox
 from storage.tenancy import create_client, set_cross_client_module
-from tests.world import OPS, SOURCE_ID, TARGET_ID, companies, connect
+from tests.world import OPS, SOURCE_ID, TARGET_ID, companies, connect, refused
 
 URL = "http://127.0.0.1:9/callbacks"
 
@@ -45,20 +45,8 @@ def code_of(connection: Connection) -> str:
     return params["code"]
 
 
-def snapshot():
-    """Everything a refusal must leave as it was."""
-    return ([(c.id, c.status, c.blocked_by, c.callback_url, c.access_to_offers, c.signing_secret,
-              c.invitation_token_hash) for c in Connection.select().order_by(Connection.id)],
-            EmailOutbox.select().count(), AuditEntry.select().count())
 
 
-def refused(code: int, fn, *args, **kwargs) -> DomainError:
-    before = snapshot()
-    with pytest.raises(DomainError) as info:
-        fn(*args, **kwargs)
-    assert info.value.code == code, info.value.message
-    assert snapshot() == before
-    return info.value
 
 
 def test_create_invites_target_and_queues_the_email_in_the_same_transaction(any_db):

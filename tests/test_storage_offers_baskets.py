@@ -1,12 +1,9 @@
 """Offers and baskets: sharing, read-only external offers, and basket rules 78001-78012 and 90059."""
 from __future__ import annotations
 
-import pytest
-
 from storage.baskets import ItemSpec, archive_basket, basket_items, create_basket, update_basket
 from storage.connections import block_connection, update_connection
-from storage.errors import DomainError
-from storage.models import AuditEntry, Basket, BasketItem, Offer, OfferShare
+from storage.models import Basket
 from storage.offers import (
     archive_offer,
     create_offer,
@@ -17,24 +14,7 @@ from storage.offers import (
     shared_targets,
     update_offer,
 )
-from tests.world import OPS, TARGET_ID, companies, connect, offer, shop
-
-
-def snapshot():
-    return ([(o.id, o.price, o.status, o.cross_client, o.public_title) for o in Offer.select().order_by(Offer.id)],
-            [(s.offer_id, s.target_id) for s in OfferShare.select().order_by(OfferShare.id)],
-            [(b.id, b.title, b.status) for b in Basket.select().order_by(Basket.id)],
-            [(i.basket_id, i.position, i.offer_id, i.option) for i in BasketItem.select().order_by(BasketItem.id)],
-            AuditEntry.select().count())
-
-
-def refused(code, fn, *args, **kwargs) -> DomainError:
-    before = snapshot()
-    with pytest.raises(DomainError) as info:
-        fn(*args, **kwargs)
-    assert info.value.code == code, info.value.message
-    assert snapshot() == before
-    return info.value
+from tests.world import OPS, TARGET_ID, companies, connect, offer, refused, shop
 
 
 def test_offer_fields_are_validated_each_by_name(any_db):

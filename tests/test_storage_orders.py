@@ -5,15 +5,12 @@ import json
 import re
 import threading
 
-import pytest
-
 from storage.baskets import ItemSpec, update_basket
 from storage.connections import block_connection, update_connection
 from storage.customers import update_customer
 from storage.db import db
 from storage.errors import DomainError
 from storage.models import (
-    ALL_MODELS,
     AuditEntry,
     Callback,
     CrossClientTransaction,
@@ -33,20 +30,7 @@ from storage.orders import (
     place_order,
     redeem_voucher,
 )
-from tests.world import OPS, customer, offer, shop
-
-
-def counts():
-    return {m.__name__: m.select().count() for m in ALL_MODELS}
-
-
-def refused(code, fn, *args, **kwargs) -> DomainError:
-    before = counts()
-    with pytest.raises(DomainError) as info:
-        fn(*args, **kwargs)
-    assert info.value.code == code, info.value.message
-    assert counts() == before
-    return info.value
+from tests.world import OPS, customer, offer, refused, shop
 
 
 def buy(s, c, **kwargs):

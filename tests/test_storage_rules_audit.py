@@ -38,7 +38,6 @@ from storage.customers import create_customer, search_customers, update_customer
 from storage.db import db
 from storage.errors import DomainError
 from storage.models import (
-    ALL_MODELS,
     AuditEntry,
     Callback,
     Client,
@@ -74,25 +73,14 @@ from storage.tenancy import (
     set_cross_client_module,
 )
 from storage.tokens import authenticate, create_token, list_tokens, revoke_token
-from tests.world import OPS, SOURCE_ID, TARGET_ID, companies, customer, offer, shop
+from tests.world import OPS, SOURCE_ID, TARGET_ID, companies, customer, offer, refused, rows, shop
 
 URL = "http://127.0.0.1:9/callbacks"
 LIVE = ("INVITED", "ACTIVE", "BLOCKED")
 
 
-def rows():
-    """Every row of every table, for refusals that must leave the data as it was."""
-    return {m.__name__: [tuple(r.values()) for r in m.select().order_by(m.id).dicts()]
-            for m in ALL_MODELS}
 
 
-def refused(code: int, fn, *args, **kwargs) -> DomainError:
-    before = rows()
-    with pytest.raises(DomainError) as info:
-        fn(*args, **kwargs)
-    assert info.value.code == code, info.value.message
-    assert rows() == before
-    return info.value
 
 
 def invite(w, **kwargs):

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 from storage.audit import Actor
 from storage.baskets import ItemSpec, create_basket
 from storage.connections import accept_invitation, create_connection
 from storage.customers import create_customer
-from storage.models import Basket, Client, Connection, ContractCompany, Offer
+from storage.errors import DomainError
+from storage.models import ALL_MODELS, Basket, Client, Connection, ContractCompany, Offer
 from storage.offers import create_offer, set_cross_client
 from storage.tenancy import create_client, create_contract_company
 
@@ -73,3 +76,19 @@ def shop(url: str | None = "http://127.0.0.1:9/callbacks", within: bool = False)
 def customer(company, n: int = 1, **kwargs):
     return create_customer(company, email=f"buyer{n}@example.org", first_name="Berta",
                            last_name=f"Buyer{n}", language="de", **kwargs)
+
+
+def rows() -> dict:
+    """Every row of every table, for refusals that must leave the data as it was."""
+    return {m.__name__: [tuple(r.values()) for r in m.select().order_by(m.id).dicts()]
+            for m in ALL_MODELS}
+
+
+def refused(code: int, fn, *args, **kwargs) -> DomainError:
+    """Call `fn`, expect a refusal with `code`, and check that no row changed."""
+    before = rows()
+    with pytest.raises(DomainError) as info:
+        fn(*args, **kwargs)
+    assert info.value.code == code, info.value.message
+    assert rows() == before
+    return info.value
