@@ -153,7 +153,8 @@ def search_customers(contract_company, text: str = "", *, limit: int = 50, after
                                 | _prefix(Customer.email_lc, text))
     if status:
         query = query.where(Customer.status == status)
-    if (text or email is not None or since or until) and _few(query):
+    # (contract company, e-mail) is unique, so an exact e-mail matches one row at most: no count.
+    if email is not None or ((text or since or until) and _few(query)):
         # Few matches: read them through the search indexes and sort them, instead of walking
         # the whole table in id order looking for them.
         return keyset(query, Customer.id, limit=limit, after=after, before=before, descending=descending,

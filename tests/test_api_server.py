@@ -122,6 +122,27 @@ def test_taken_port_is_a_clear_error(server):
         bind("127.0.0.1", server.port)
 
 
+async def test_accepted_connections_send_small_answers_at_once():
+    """asyncio turns Nagle off only on sockets whose proto is TCP; bind() must make such a socket,
+    or every small answer waits for the client's delayed ACK (about 40 ms)."""
+    sock = bind("127.0.0.1", 0)
+    accepted = asyncio.get_running_loop().create_future()
+
+    async def on_connect(reader, writer):
+        raw = writer.get_extra_info("socket")
+        accepted.set_result(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, sock=sock)
+    try:
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        assert await asyncio.wait_for(accepted, 5) != 0
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
