@@ -180,6 +180,9 @@ def main() -> int:
 
         failures = [f"{a.error_kind}: {a.error_message}" for a in
                     CallbackAttempt.select().where(CallbackAttempt.success == False)]  # noqa: E712
+        # run_once counts e-mails too: setting up the connection queued its invitation notices.
+        callback_attempts = CallbackAttempt.select().count()
+        emails_sent = made - callback_attempts
         worker_rate = args.n / elapsed
 
         # Idle latency: one callback at a time, a worker waiting in a thread.
@@ -209,8 +212,8 @@ def main() -> int:
         receiver.terminate()
         receiver.wait(10)
 
-    print(f"callbacks:            {args.n} queued, {delivered} delivered, {made} attempts made "
-          f"(concurrency {args.concurrency})")
+    print(f"callbacks:            {args.n} queued, {delivered} delivered, {callback_attempts} attempts made "
+          f"(concurrency {args.concurrency}); {emails_sent} setup e-mail(s) sent in the same run")
     for failure in failures[:5]:
         print(f"  failed attempt (retried later by the schedule): {failure}")
     print(f"raw httpx POST rate:  {raw:8.0f} /s")
