@@ -362,7 +362,7 @@ def record_outcomes(owner: str, outcomes: list[AttemptOutcome], *, schedule: lis
                 callback.status, callback.next_attempt_at = "PENDING", now()
                 callback.save(only=[Callback.status, Callback.next_attempt_at])
         for start in range(0, len(fast_rows), 50):
-            CallbackAttempt.insert_many(fast_rows[start:start + 50]).execute()
+            _insert_attempts(fast_rows[start:start + 50])
         for trigger, ids in delivered.items():
             if ids:
                 changes = dict(status="DELIVERED", delivered_at=t, next_attempt_at=None,
@@ -387,6 +387,31 @@ def _attempt_row(callback: Callback, try_number: int, final_try: bool, at: dt.da
         trigger=details["trigger"], url=details["url"],
         request_headers_json=json.dumps(details["request_headers"] or {}, sort_keys=True),
         request_body=details["request_body"], created_at=at)
+
+
+_ATTEMPT_FIELDS = [f for f in CallbackAttempt._meta.sorted_fields if f is not CallbackAttempt.id]
+_insert_sql: dict[tuple[str, int], str] = {}
+
+
+def _insert_attempts(rows: list[dict]) -> None:
+    """Insert callback-log rows (all fields given, as `_attempt_row` builds them) in one statement.
+
+    The same INSERT peewee's `insert_many` would send, with the values converted by the same
+    `db_value` of each field, but the SQL text is built once per (database, row count) and reused:
+    generating it through peewee took about 200 microseconds of Python per row, time the worker's
+    event loop waited for the GIL while sends queued.
+    """
+    param = db.obj.param
+    key = (param, len(rows))
+    sql = _insert_sql.get(key)
+    if sql is None:
+        columns = ", ".join(f'"{f.column_name}"' for f in _ATTEMPT_FIELDS)
+        one = "(" + ", ".join([param] * len(_ATTEMPT_FIELDS)) + ")"
+        sql = (f'INSERT INTO "{CallbackAttempt._meta.table_name}" ({columns}) VALUES '
+               + ", ".join([one] * len(rows)))
+        _insert_sql[key] = sql
+    values = [f.db_value(row[f.name]) for row in rows for f in _ATTEMPT_FIELDS]
+    db.execute_sql(sql, values)
 
 
 def _log_only(callback: Callback, details: dict) -> CallbackAttempt:
