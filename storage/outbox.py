@@ -109,11 +109,6 @@ def _lease(lease_seconds: float) -> tuple[dt.datetime, dt.datetime]:
     return t, t + dt.timedelta(seconds=lease_seconds)
 
 
-def _due_callbacks(t: dt.datetime):
-    return (((Callback.status == "PENDING") & (Callback.next_attempt_at <= t))
-            | ((Callback.status == "SENDING") & (Callback.lease_until < t)))
-
-
 @dataclass
 class ClaimedCallback:
     """A callback leased to one worker, with its connection, detached from the database."""
@@ -138,12 +133,11 @@ def claim_callbacks(owner: str, limit: int, lease_seconds: float, *,
     skip = set(exclude)
     with db.atomic():
         t, until = _lease(lease_seconds)
-        # Candidates first, by their keys only; the chosen rows are read in full afterwards.
-        query = (Callback.select(Callback.id, Callback.connection).where(_due_callbacks(t))
-                 .order_by(Callback.next_attempt_at, Callback.id).limit(window or limit + len(skip) + 50))
-        if is_postgres():
-            query = query.for_update(of=Callback, skip_locked=True)
-        candidates = [(cid, conn_id) for cid, conn_id in query.tuples() if cid not in skip]
+        # Candidates first, by their keys only; the chosen rows are leased and read in one UPDATE.
+        at = Callback.next_attempt_at.db_value(t)
+        cursor = db.execute_sql(_claim_sql("candidates"), (at, Callback.lease_until.db_value(t),
+                                                           window or limit + len(skip) + 50))
+        candidates = [(cid, conn_id) for cid, conn_id in cursor.fetchall() if cid not in skip]
         if not candidates:
             return []
         connections = {c.id: c for c in Connection.select().where(
@@ -157,11 +151,53 @@ def claim_callbacks(owner: str, limit: int, lease_seconds: float, *,
                 break
         if not chosen:
             return []
-        Callback.update(status="SENDING", lease_owner=owner, lease_until=until).where(
-            Callback.id.in_(chosen)).execute()
-        rows = Callback.select().where(Callback.id.in_(chosen)).order_by(Callback.next_attempt_at, Callback.id)
+        rows = _lease_rows(chosen, owner, until)
         return [ClaimedCallback(row, connections[row.connection_id],
                                 "MANUAL" if row.manual_pending else "SCHEDULED") for row in rows]
+
+
+_CALLBACK_FIELDS = list(Callback._meta.sorted_fields)
+_claim_sqls: dict[tuple, str] = {}
+
+
+def _claim_sql(kind: str, count: int = 0) -> str:
+    """The claim's SQL text, built once per (database kind, statement, id count) and reused.
+
+    `candidates`: the due rows' keys in due order (on PostgreSQL locked, skipping rows another
+    worker's claim holds); `lease`: one UPDATE that leases the chosen rows and returns them in
+    full (RETURNING: SQLite >= 3.35, PostgreSQL). Building these through peewee took more Python
+    time than running them, time the worker's event loop waited for the GIL.
+    """
+    pg = is_postgres()
+    key = (pg, db.obj.param, kind, count)
+    sql = _claim_sqls.get(key)
+    if sql is None:
+        p = db.obj.param
+        table = f'"{Callback._meta.table_name}"'
+        if kind == "candidates":
+            sql = (f'SELECT "id", "connection_id" FROM {table} WHERE ("status" = \'PENDING\' AND '
+                   f'"next_attempt_at" <= {p}) OR ("status" = \'SENDING\' AND "lease_until" < {p}) '
+                   f'ORDER BY "next_attempt_at", "id" LIMIT {p}' + (" FOR UPDATE SKIP LOCKED" if pg else ""))
+        else:
+            columns = ", ".join(f'"{f.column_name}"' for f in _CALLBACK_FIELDS)
+            sql = (f'UPDATE {table} SET "status" = \'SENDING\', "lease_owner" = {p}, "lease_until" = {p} '
+                   f'WHERE "id" IN ({", ".join([p] * count)}) RETURNING {columns}')
+        _claim_sqls[key] = sql
+    return sql
+
+
+def _lease_rows(ids: list[int], owner: str, until: dt.datetime) -> list[Callback]:
+    """Lease the callbacks `ids` to `owner` until `until`; returns them in due order."""
+    params = [Callback.lease_owner.db_value(owner), Callback.lease_until.db_value(until), *ids]
+    cursor = db.execute_sql(_claim_sql("lease", len(ids)), params)
+    rows = []
+    for values in cursor.fetchall():
+        row = Callback(__no_default__=1, **{f.name: f.python_value(v)
+                                            for f, v in zip(_CALLBACK_FIELDS, values, strict=True)})
+        row._dirty.clear()
+        rows.append(row)
+    rows.sort(key=lambda r: (r.next_attempt_at, r.id))
+    return rows
 
 
 def claim_emails(owner: str, limit: int, lease_seconds: float, *, exclude: Iterable[int] = ()) -> list[EmailOutbox]:
