@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import logging
 import random
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -160,6 +161,11 @@ _CALLBACK_FIELDS = list(Callback._meta.sorted_fields)
 _claim_sqls: dict[tuple, str] = {}
 
 
+def _returning() -> bool:
+    """Whether UPDATE ... RETURNING is there: PostgreSQL, and SQLite from 3.35 on."""
+    return is_postgres() or sqlite3.sqlite_version_info >= (3, 35)
+
+
 def _claim_sql(kind: str, count: int = 0) -> str:
     """The claim's SQL text, built once per (database kind, statement, id count) and reused.
 
@@ -180,8 +186,12 @@ def _claim_sql(kind: str, count: int = 0) -> str:
                    f'ORDER BY "next_attempt_at", "id" LIMIT {p}' + (" FOR UPDATE SKIP LOCKED" if pg else ""))
         else:
             columns = ", ".join(f'"{f.column_name}"' for f in _CALLBACK_FIELDS)
-            sql = (f'UPDATE {table} SET "status" = \'SENDING\', "lease_owner" = {p}, "lease_until" = {p} '
-                   f'WHERE "id" IN ({", ".join([p] * count)}) RETURNING {columns}')
+            ids = ", ".join([p] * count)
+            if kind == "select":
+                sql = f'SELECT {columns} FROM {table} WHERE "id" IN ({ids})'
+            else:
+                sql = (f'UPDATE {table} SET "status" = \'SENDING\', "lease_owner" = {p}, "lease_until" = {p} '
+                       f'WHERE "id" IN ({ids})' + (f" RETURNING {columns}" if _returning() else ""))
         _claim_sqls[key] = sql
     return sql
 
@@ -190,6 +200,8 @@ def _lease_rows(ids: list[int], owner: str, until: dt.datetime) -> list[Callback
     """Lease the callbacks `ids` to `owner` until `until`; returns them in due order."""
     params = [Callback.lease_owner.db_value(owner), Callback.lease_until.db_value(until), *ids]
     cursor = db.execute_sql(_claim_sql("lease", len(ids)), params)
+    if not _returning():  # SQLite before 3.35: read the leased rows back in the same transaction
+        cursor = db.execute_sql(_claim_sql("select", len(ids)), ids)
     rows = []
     for values in cursor.fetchall():
         row = Callback(__no_default__=1, **{f.name: f.python_value(v)

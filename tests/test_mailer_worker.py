@@ -186,3 +186,25 @@ def test_mailer_imports_no_textual():
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_claim_without_update_returning_reads_the_leased_rows_back(sqlite_db, monkeypatch):
+    """SQLite before 3.35 has no UPDATE ... RETURNING; the claim then reads its rows back."""
+    import storage.outbox as outbox
+    from storage.models import Callback
+    from tests.world import shop
+
+    s = shop()
+    from storage.orders import place_order
+    from tests.world import OPS, customer
+
+    place_order(s.target, s.basket.id, customer(s.world.south).customer_number, actor=OPS)
+    monkeypatch.setattr(outbox, "_returning", lambda: False)
+    outbox._claim_sqls.clear()
+    try:
+        claimed = outbox.claim_callbacks("w1", 10, 30)
+    finally:
+        outbox._claim_sqls.clear()
+    assert [c.callback.id for c in claimed] == [c.id for c in Callback.select()]
+    assert all(c.callback.status == "SENDING" and c.callback.lease_owner == "w1" for c in claimed)
+    assert all(c.status == "SENDING" and c.lease_owner == "w1" for c in Callback.select())
