@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from storage.errors import DomainError
+from tui.widgets.footer import KeysFooter
 
 MODE_TITLES = [("connections", "Connections"), ("offers", "Offers"), ("baskets", "Baskets"),
                ("customers", "Customers"), ("callbacks", "Callback log"), ("settings", "Settings")]
@@ -82,7 +83,7 @@ class BackofficeScreen(Guarded, Screen):
         yield Header(icon="≡")
         yield ModeBar(self.MODE)
         yield from self.body()
-        yield Footer()
+        yield KeysFooter()
 
     def body(self) -> ComposeResult:
         raise NotImplementedError
