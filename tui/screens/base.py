@@ -78,6 +78,14 @@ class BackofficeScreen(Guarded, Screen):
     def __init__(self) -> None:
         super().__init__()
         self._seen: tuple | None = None
+        # Textual marks a new screen's CSS as out of date (-1), so the first switch to each mode
+        # re-parsed the whole stylesheet and restyled every widget twice (in _init_mode and in
+        # switch_mode), about 80 ms. A screen built now is styled with the current stylesheet as its
+        # widgets mount; a pending theme change restyles every screen of the app anyway.
+        try:
+            self._css_update_count = self.app._css_update_count
+        except Exception:  # no running app (or another Textual): keep Textual's default
+            pass
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")
