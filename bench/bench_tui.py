@@ -3,8 +3,11 @@
 Seeds a SQLite database with (by default) 1,000,000 customers, 2,000,000 subscriptions and
 1,000,000 callback log entries through bulk inserts, then drives the real app headless and prints
 how long it takes to open each screen, to page, to open a customer, and to answer one search
-keystroke on the Customers screen (target: each under 200 ms). Timings include the thread worker's
-query and filling the table, measured from the key press until the table shows the rows.
+keystroke on the Customers screen (target: each under 200 ms). The app figure a user waits is "key
+to screen": from the Key event entering the app (posted as a terminal driver posts it) until the
+first frame rendered with the result, so it includes the thread worker's query, filling the table
+and rendering. It also prints "key to rows" (the tables hold the rows, not yet drawn) and the same
+step driven by Textual's test Pilot, whose idle waits are harness time, not app time.
 
     python bench/bench_tui.py                      # full size, database in a temp dir
     python bench/bench_tui.py --customers 100000 --subscriptions 200000 --attempts 100000
@@ -54,6 +57,9 @@ def insert(rows: list, model, fields) -> None:
 
 def seed(customers: int, subscriptions: int, attempts: int) -> None:
     """The world through the domain, then the bulk rows with insert_many in big transactions."""
+    from storage import connections
+
+    connections.ALLOW_PRIVATE_CALLBACK_URLS = True  # the bench never sends; the URL only has to be valid
     ops = Actor.operator("bench")
     north = create_contract_company("Bench North", cross_client_module=True, actor=ops)
     south = create_contract_company("Bench South", cross_client_module=True, actor=ops)
@@ -125,51 +131,160 @@ def seed(customers: int, subscriptions: int, attempts: int) -> None:
     db.execute_sql("ANALYZE")
 
 
-async def measure(rounds: int) -> list[tuple[str, list[float]]]:
+def key_event(key: str):
+    """The Key event a terminal driver posts for `key` (a key name such as "greater_than_sign" or "w")."""
+    import unicodedata
+
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _get_unicode_name_from_key
+
+    try:
+        char = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+    except KeyError:
+        char = key if len(key) == 1 else None
+    return events.Key(key, char)
+
+
+def steps(app):
+    """The measured steps: (label, keys, done) where done() says the screen shows the step's result.
+
+    Untimed steps (label None) only move the app to where the next timed step starts.
+    """
+    from tui.screens.customers import CustomerDetailScreen
+    from tui.widgets.paged_table import PagedTable
+
+    def tables():
+        return list(app.screen.query(PagedTable))
+
+    def loaded() -> bool:
+        return all(t.loaded_seq == t._seq and t.page is not None for t in tables())
+
+    def on(mode: str):
+        return lambda: app.current_mode == mode and getattr(app.screen, "MODE", "") == mode and loaded()
+
+    def new_rows(table_id: str):
+        """The table has the rows of a request made after the step began."""
+        state = {}
+
+        def begin() -> None:
+            state["seq"] = app.screen.query_one(f"#{table_id}", PagedTable)._seq
+
+        def done() -> bool:
+            table = app.screen.query_one(f"#{table_id}", PagedTable)
+            return table._seq > state["seq"] and table.loaded_seq == table._seq
+
+        done.begin = begin
+        return done
+
+    plan = []
+    for digit, mode, name in (("2", "offers", "Offers"), ("3", "baskets", "Baskets"),
+                              ("4", "customers", "Customers"), ("5", "callbacks", "Callback log"),
+                              ("6", "settings", "Settings"), ("1", "connections", "Connections")):
+        plan.append((f"open {digit} {name}", [digit], on(mode)))
+    plan += [
+        ("open 4 Customers", ["4"], on("customers")),
+        ("Customers: next page", ["greater_than_sign"], new_rows("customers")),
+        ("Customers: previous page", ["less_than_sign"], new_rows("customers")),
+        (None, ["slash"], lambda: app.focused is not None and app.focused.id == "customer-search"),
+        ("Customers: search keystroke 'w'", ["w"], new_rows("customers")),
+        ("Customers: search keystroke 'e'", ["e"], new_rows("customers")),
+        (None, ["backspace"], new_rows("customers")),
+        (None, ["backspace"], new_rows("customers")),
+        ("Customers: search keystroke '5' (number)", ["5"], new_rows("customers")),
+        ("Customers: clear search (backspace)", ["backspace"], new_rows("customers")),
+        (None, ["enter"], lambda: app.focused is not None and app.focused.id == "customers"),
+        ("open customer detail", ["enter"],
+         lambda: isinstance(app.screen, CustomerDetailScreen) and bool(tables()) and loaded()),
+        ("customer detail: back", ["escape"], on("customers")),
+        ("open 5 Callback log", ["5"], on("callbacks")),
+        ("Callback log: next page", ["greater_than_sign"], new_rows("log")),
+        ("Callback log: failed only", ["f"], new_rows("log")),
+        ("Callback log: all again", ["f"], new_rows("log")),
+    ]
+    return plan
+
+
+async def measure(rounds: int) -> tuple[list, list, list]:
+    """Drive the real app headless; per step three figures.
+
+    - key to screen: from the Key event entering the app (posted the way a terminal driver posts it)
+      until the first frame the app renders that shows the step's result. This is what a user waits.
+    - key to rows: until the tables hold the rows (before that frame is rendered).
+    - pilot: the same step driven by Textual's test Pilot (`pilot.press`), which after every key
+      also waits for the process to go idle (sleeps of 20 ms until the CPU is quiet) and for
+      animations; the difference to the first figure is the test harness, not the app.
+    """
     from tui.app import Backoffice
 
     app = Backoffice(operator="bench", client=SOURCE, start_worker=False, poll_seconds=0)
-    figures: dict[str, list[float]] = {}
+    to_screen: dict[str, list[float]] = {}
+    to_rows: dict[str, list[float]] = {}
+    by_pilot: dict[str, list[float]] = {}
+    watch: dict = {"done": None, "at": None, "rows": None}
+    display = app._display
+
+    def frame(screen, renderable) -> None:
+        # A frame is rendered (headless: composed, not written to a terminal): does it show the result?
+        if renderable is not None and watch["done"] is not None and watch["at"] is None and watch["done"]():
+            watch["at"] = time.perf_counter()
+        display(screen, renderable)
+
+    app._display = frame
+
+    from tui.widgets.paged_table import PagedTable
+
+    fill = PagedTable._fill
+
+    def filled(table) -> None:
+        # The moment a table takes its rows, inside the app (the poll below sees it later).
+        fill(table)
+        if watch["done"] is not None and watch["rows"] is None and watch["done"]():
+            watch["rows"] = time.perf_counter()
+
+    PagedTable._fill = filled
+
+    async def settle(done, timeout: float = 10.0) -> None:
+        limit = time.perf_counter() + timeout
+        while not done():
+            if time.perf_counter() > limit:
+                raise TimeoutError("the step did not finish")
+            await asyncio.sleep(0.001)
+
     async with app.run_test(size=(160, 50)) as pilot:
-        from tui.widgets.paged_table import PagedTable
+        await settle(lambda: all(t.page is not None for t in app.screen.query(PagedTable)))
 
-        def filled() -> bool:
-            tables = list(app.screen.query(PagedTable))
-            return bool(tables) and all(t.loaded_seq == t._seq and t.page is not None for t in tables)
-
-        async def timed(label: str, *presses: str) -> None:
+        async def direct(label, keys, done) -> None:
+            await pilot.pause()  # start from a quiet app
+            getattr(done, "begin", lambda: None)()
+            watch.update(done=done, at=None, rows=None)
             t0 = time.perf_counter()
-            for key in presses:
-                await pilot.press(key)
-            # Until every list on the screen holds the rows of its latest request.
-            while not filled():
-                await asyncio.sleep(0.002)
-            figures.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
-            await pilot.pause()
+            for key in keys:
+                app._driver.send_message(key_event(key))
+            await settle(done)
+            rows = min(time.perf_counter(), watch["rows"] or float("inf"))
+            await settle(lambda: watch["at"] is not None)
+            watch["done"] = None
+            if label:
+                to_rows.setdefault(label, []).append((rows - t0) * 1000)
+                to_screen.setdefault(label, []).append((watch["at"] - t0) * 1000)
 
-        await timed("start (Connections)")
+        async def piloted(label, keys, done) -> None:
+            await pilot.pause()
+            getattr(done, "begin", lambda: None)()
+            t0 = time.perf_counter()
+            await pilot.press(*keys)
+            await settle(done)
+            if label:
+                by_pilot.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
+
         for _ in range(rounds):
-            for digit, name in (("2", "Offers"), ("3", "Baskets"), ("4", "Customers"), ("5", "Callback log"),
-                                ("6", "Settings"), ("1", "Connections")):
-                await timed(f"open {digit} {name}", digit)
-            await timed("open 4 Customers", "4")
-            await timed("Customers: next page", "greater_than_sign")
-            await timed("Customers: previous page", "less_than_sign")
-            await pilot.press("slash")
-            await timed("Customers: search keystroke 'w'", "w")
-            await timed("Customers: search keystroke 'e'", "e")
-            await timed("Customers: search keystroke '5' (number)", "backspace", "backspace", "5")
-            await pilot.press("escape")
-            for _ in range(3):
-                await pilot.press("backspace")
-            await timed("Customers: clear search", "enter")
-            await timed("open customer detail", "enter")
-            await timed("customer detail: back", "escape")
-            await timed("open 5 Callback log", "5")
-            await timed("Callback log: next page", "greater_than_sign")
-            await timed("Callback log: failed only", "f")
-            await timed("Callback log: all again", "f")
-    return list(figures.items())
+            for step in steps(app):
+                await direct(*step)
+        for _ in range(rounds):
+            for step in steps(app):
+                await piloted(*step)
+    PagedTable._fill = fill
+    return list(to_screen.items()), list(to_rows.items()), list(by_pilot.items())
 
 
 def measure_queries(rounds: int) -> list[tuple[str, list[float]]]:
@@ -218,6 +333,26 @@ def report(title: str, figures) -> None:
     print(f"{len(figures) - slow} of {len(figures)} steps under 200 ms")
 
 
+def report_app(screen, rows, pilot) -> None:
+    """The app's steps: the user's wait (key to screen) judged against the target; the rest shown."""
+    rows, pilot = dict(rows), dict(pilot)
+    print(f"\n{'in the app (ms; target: key to screen < 200)':<44} {'key to screen':>13} {'':>8} "
+          f"{'key to rows':>11} {'pilot.press':>11}")
+    print(f"{'':<44} {'median':>13} {'max':>8} {'median':>11} {'median':>11}")
+    slow = 0
+    for label, values in screen:
+        med, worst = statistics.median(values), max(values)
+        flag = "" if worst < 200 else "  SLOW"
+        slow += bool(flag)
+        print(f"{label:<44} {med:>13.1f} {worst:>8.1f} {statistics.median(rows[label]):>11.1f} "
+              f"{statistics.median(pilot[label]):>11.1f}{flag}")
+    print(f"{len(screen) - slow} of {len(screen)} steps under 200 ms from key to screen (max of the rounds)")
+    print("key to screen: the Key event posted as a terminal driver posts it, until the first frame rendered "
+          "with the result.\nkey to rows: until the tables hold the rows. pilot.press: Textual's test pilot, "
+          "which adds its own\nwaits for an idle CPU (20 ms sleeps) and animations after each key: harness, "
+          "not app.")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -238,7 +373,7 @@ def main() -> int:
     print(f"database {path}: {Customer.select().count():,} customers, {Subscription.select().count():,} "
           f"subscriptions, {CallbackAttempt.select().count():,} callback attempts")
     report("storage query behind the step", measure_queries(args.rounds))
-    report("in the app: key press until the rows are in the table", asyncio.run(measure(args.rounds)))
+    report_app(*asyncio.run(measure(args.rounds)))
     return 0
 
 

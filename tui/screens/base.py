@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from storage.errors import DomainError
+from tui.widgets.footer import KeysFooter
 
 MODE_TITLES = [("connections", "Connections"), ("offers", "Offers"), ("baskets", "Baskets"),
                ("customers", "Customers"), ("callbacks", "Callback log"), ("settings", "Settings")]
@@ -77,12 +78,20 @@ class BackofficeScreen(Guarded, Screen):
     def __init__(self) -> None:
         super().__init__()
         self._seen: tuple | None = None
+        # Textual marks a new screen's CSS as out of date (-1), so the first switch to each mode
+        # re-parsed the whole stylesheet and restyled every widget twice (in _init_mode and in
+        # switch_mode), about 80 ms. A screen built now is styled with the current stylesheet as its
+        # widgets mount; a pending theme change restyles every screen of the app anyway.
+        try:
+            self._css_update_count = self.app._css_update_count
+        except Exception:  # no running app (or another Textual): keep Textual's default
+            pass
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")
         yield ModeBar(self.MODE)
         yield from self.body()
-        yield Footer()
+        yield KeysFooter()
 
     def body(self) -> ComposeResult:
         raise NotImplementedError

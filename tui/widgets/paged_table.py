@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from tui.messages import PageLoaded
@@ -78,6 +80,30 @@ class PagedTable(DataTable):
         self._request = PageRequest(limit=page_size)
         self._seq = 0
         self.loaded_seq = 0
+        self._look: tuple | None = None
+
+    def _current_look(self) -> tuple:
+        """Every style the rendered cells depend on: the table's and each component class's."""
+        return (self.rich_style, self.cursor_foreground_priority, self.cursor_background_priority,
+                self.show_cursor, self._show_hover_cursor,
+                tuple(self.get_component_rich_style(name, default=Style.null())
+                      for name in sorted(self.COMPONENT_CLASSES)))
+
+    def notify_style_update(self) -> None:
+        """Keep the rendered rows when a restyle leaves the table looking the same.
+
+        Textual restyles every widget of a screen each time the screen is shown again, and a
+        DataTable answers every restyle by dropping all its rendered cells, so switching screens
+        rendered every visible cell again. The rows are dropped only when a style they are drawn
+        with changed (focus, theme, CSS); otherwise only the border is redrawn.
+        """
+        Widget.notify_style_update(self)  # fresh style caches, so the look below is current
+        look = self._current_look()
+        if look == self._look:
+            self.refresh()
+            return
+        self._look = look
+        super().notify_style_update()
 
     def on_mount(self) -> None:
         for column in self.column_specs:
