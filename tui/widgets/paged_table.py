@@ -8,7 +8,9 @@ can search; otherwise (`local_filter=True`) it narrows the rows of the loaded pa
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from tui.messages import PageLoaded
+
+# Every list reads through this one long-lived thread: its database connection (and SQLite's page
+# cache and parsed schema with it) stays warm, where a new thread per page would open a cold one.
+READS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crossclient-reads")
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,12 @@ class PagedTable(DataTable):
         self._seq += 1
         self._fetch(self._seq, self._request)
 
-    @work(thread=True, exclusive=True, group="page")
-    def _fetch(self, seq: int, request: PageRequest) -> None:
+    @work(exclusive=True, group="page")
+    async def _fetch(self, seq: int, request: PageRequest) -> None:
         from storage.errors import DomainError
 
         try:
-            page = self.fetch(request)
+            page = await asyncio.get_running_loop().run_in_executor(READS, self.fetch, request)
         except DomainError as exc:
             self.post_message(PageLoaded(seq, None, f"{exc.code}: {exc.message}"))
             return
