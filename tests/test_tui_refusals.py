@@ -126,3 +126,25 @@ async def test_readonly_hides_every_mutating_action(sqlite_db):
         assert "New" not in titles and "Go to Offers" in titles
     assert Connection.get().status == "INVITED"
     assert AuditEntry.select().count() == audit_before
+
+
+async def test_footer_follows_the_state_of_the_selected_row_after_an_action(sqlite_db):
+    """Accepting an invitation turns the footer's accept/decline into block, without moving."""
+    w = world.companies()
+    from storage.connections import create_connection
+
+    create_connection(w.source, world.TARGET_ID, callback_url="http://127.0.0.1:9/cb", actor=world.OPS)
+    app = backoffice(world.TARGET_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        from tui.widgets.footer import KeysFooter
+
+        def shown() -> set[str]:
+            footer = app.screen.query_one(KeysFooter)
+            return {entry[1] for entry in footer._shown[3]}
+
+        assert {"a", "d"} <= shown() and "b" not in shown()
+        await keys(pilot, "a", "y")
+        await settle(pilot)
+        assert cells(pilot, "#connections")[0][4] == "ACTIVE"
+        assert "b" in shown() and not {"a", "d"} & shown()

@@ -153,6 +153,9 @@ class PagedTable(DataTable):
             return
         self.page = message.page
         self._fill()
+        # The actions offered depend on the selected row, which a reload may have changed
+        # (an invitation just accepted offers block instead of accept).
+        self.screen.refresh_bindings()
 
     def _visible(self, item: Any, row: tuple) -> bool:
         if not (self.local_filter and self.filter_text):
