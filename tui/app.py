@@ -273,7 +273,7 @@ def run_app(args) -> int:
     from storage.db import close_database, open_database
 
     config = load_config(getattr(args, "config", None))
-    open_database(getattr(args, "db", None) or config.get("database", "url", None, env="CROSSCLIENT_DATABASE"))
+    open_database(getattr(args, "db", None))  # --db, else env CROSSCLIENT_DATABASE, else the default
     app = Backoffice(operator=getattr(args, "operator", None) or os.environ.get("USER", "operator"),
                      readonly=bool(getattr(args, "readonly", False)), client=getattr(args, "client", None),
                      config=config, api=getattr(args, "api", None))
