@@ -163,22 +163,31 @@ class CustomerDetailScreen(DetailScreen):
         yield Static(id="customer-info", classes="panel")
         with TabbedContent(id="customer-tabs"):
             with TabPane("Subscriptions", id="subscriptions"):
-                yield PagedTable([Column("id", "#", 6), Column("offer", "Offer", 18), Column("type", "Type", 24),
-                                  Column("status", "Status", 8), Column("start", "Start", 16),
-                                  Column("term", "Term", 8), Column("price", "Price", 11),
-                                  Column("partner", "Connected offer partner", 48)],
-                                 self._subscriptions, self._subscription_cells, page_size=20,
-                                 empty="no subscriptions in this client", id="subscriptions-table")
-            with TabPane("Orders", id="orders"):
-                yield PagedTable([Column("id", "Order", 7), Column("date", "Date", 16), Column("basket", "Basket", 30),
-                                  Column("total", "Total", 12)], self._orders, self._order_cells, page_size=20,
-                                 empty="no orders in this client", id="orders-table")
-            with TabPane("Vouchers", id="vouchers"):
-                yield PagedTable([Column("code", "Voucher code", 20), Column("status", "Status", 9),
-                                  Column("source", "Source (redeems)", 22), Column("target", "Target (sold)", 22),
-                                  Column("offer", "Offer", 36), Column("created", "Created", 16),
-                                  Column("redeemed", "Redeemed", 16)], self._vouchers, self._voucher_cells,
-                                 page_size=20, empty="no vouchers", id="vouchers-table")
+                yield self._table("subscriptions")
+            # Built when first shown (see `_table`): a customer is mostly opened for one tab.
+            yield TabPane("Orders", id="orders")
+            yield TabPane("Vouchers", id="vouchers")
+
+    def _table(self, tab: str) -> PagedTable:
+        """The table of one tab. Only the first tab's is built with the screen; the others are
+        mounted (and load their first page) the first time their tab is activated, so opening a
+        customer builds and fills one table, not three."""
+        if tab == "subscriptions":
+            return PagedTable([Column("id", "#", 6), Column("offer", "Offer", 18), Column("type", "Type", 24),
+                               Column("status", "Status", 8), Column("start", "Start", 16),
+                               Column("term", "Term", 8), Column("price", "Price", 11),
+                               Column("partner", "Connected offer partner", 48)],
+                              self._subscriptions, self._subscription_cells, page_size=20,
+                              empty="no subscriptions in this client", id="subscriptions-table")
+        if tab == "orders":
+            return PagedTable([Column("id", "Order", 7), Column("date", "Date", 16), Column("basket", "Basket", 30),
+                               Column("total", "Total", 12)], self._orders, self._order_cells, page_size=20,
+                              empty="no orders in this client", id="orders-table")
+        return PagedTable([Column("code", "Voucher code", 20), Column("status", "Status", 9),
+                           Column("source", "Source (redeems)", 22), Column("target", "Target (sold)", 22),
+                           Column("offer", "Offer", 36), Column("created", "Created", 16),
+                           Column("redeemed", "Redeemed", 16)], self._vouchers, self._voucher_cells,
+                          page_size=20, empty="no vouchers", id="vouchers-table")
 
     def _subscriptions(self, r) -> Page:
         return list_subscriptions(self.client, customer=self.customer, limit=r.limit, after=r.after, before=r.before)
@@ -225,14 +234,23 @@ class CustomerDetailScreen(DetailScreen):
             f"[b]Customer {c.customer_number}[/b]  {c.first_name} {c.last_name} <{c.email}>  "
             f"language {c.language} · [{display.STATUS_STYLE.get(c.status, '')}]{c.status}[/] · registered "
             f"{display.when(c.registration_date)} · contract company {c.contract_company.name}")
-        for tab in self.TABS:
-            self.query_one(f"#{tab}-table", PagedTable).load()
+        for table in self.query(PagedTable):  # the tabs built so far; the others load when built
+            table.load()
 
     def on_mount(self) -> None:
         self.query_one("#subscriptions-table").focus()
 
-    def on_tabbed_content_tab_activated(self, event) -> None:
-        self.query_one(f"#{event.pane.id}-table").focus()
+    async def on_tabbed_content_tab_activated(self, event) -> None:
+        pane = event.pane
+        tables = pane.query(PagedTable)
+        if tables:
+            tables.first().focus()
+            return
+        table = self._table(pane.id)
+        await pane.mount(table)
+        if self.customer is not None:  # else the screen's first reload (still to come) loads it
+            table.load()
+        table.focus()
 
     def action_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)
