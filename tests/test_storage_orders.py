@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 
 from storage.baskets import ItemSpec, update_basket
 from storage.connections import block_connection, update_connection
 from storage.customers import update_customer
-from storage.db import db
-from storage.errors import DomainError
 from storage.models import (
     AuditEntry,
     Callback,
@@ -30,7 +27,7 @@ from storage.orders import (
     place_order,
     redeem_voucher,
 )
-from tests.world import OPS, customer, offer, refused, shop
+from tests.world import OPS, customer, offer, redeem_concurrently, refused, shop
 
 
 def buy(s, c, **kwargs):
@@ -218,24 +215,7 @@ def test_two_threads_redeem_one_voucher_exactly_one_wins(any_db):
     s = shop()
     _, voucher, match = redeem_setup(s)
     other = customer(s.world.north, 5)
-    barrier = threading.Barrier(2)
-    outcomes = []
-
-    def attempt(number):
-        barrier.wait()
-        try:
-            redeem_voucher(s.world.source, number, voucher.code, actor=OPS)
-            outcomes.append("ok")
-        except DomainError as exc:
-            outcomes.append(exc.code)
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in (match.customer_number, other.customer_number)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = redeem_concurrently(s.world.source, voucher.code, [match.customer_number, other.customer_number])
     assert sorted(outcomes, key=str) == sorted(["ok", 35002], key=str)
     assert Subscription.select().where(Subscription.voucher == voucher.id).count() == 1
 

@@ -73,7 +73,7 @@ from storage.tenancy import (
     set_cross_client_module,
 )
 from storage.tokens import authenticate, create_token, list_tokens, revoke_token
-from tests.world import OPS, SOURCE_ID, TARGET_ID, companies, customer, offer, refused, rows, shop
+from tests.world import OPS, SOURCE_ID, TARGET_ID, companies, customer, offer, redeem_concurrently, refused, rows, shop
 
 URL = "http://127.0.0.1:9/callbacks"
 LIVE = ("INVITED", "ACTIVE", "BLOCKED")
@@ -275,24 +275,7 @@ def test_many_concurrent_redemptions_of_one_voucher_make_one_subscription(any_db
     buyer = customer(s.world.south)
     voucher = place_order(s.target, s.basket.id, buyer.customer_number, actor=OPS).vouchers[0]
     numbers = [customer(s.world.north, 10 + i).customer_number for i in range(6)]
-    barrier = threading.Barrier(len(numbers))
-    outcomes = []
-
-    def attempt(number):
-        barrier.wait()
-        try:
-            redeem_voucher(s.world.source, number, voucher.code, actor=OPS)
-            outcomes.append("ok")
-        except DomainError as exc:
-            outcomes.append(exc.code)
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in numbers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = redeem_concurrently(s.world.source, voucher.code, numbers)
     assert sorted(outcomes, key=str) == sorted(["ok"] + [35002] * 5, key=str)
     assert Subscription.select().where(Subscription.voucher == voucher.id).count() == 1
     assert AuditEntry.select().where(AuditEntry.action == "redeem").count() == 1

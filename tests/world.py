@@ -92,3 +92,31 @@ def refused(code: int, fn, *args, **kwargs) -> DomainError:
     assert info.value.code == code, info.value.message
     assert rows() == before
     return info.value
+
+
+def redeem_concurrently(source: Client, code: str, numbers: list[str]) -> list:
+    """Redeem `code` for each customer number at once, one thread each; "ok" or the refusal code."""
+    import threading
+
+    from storage.db import db
+    from storage.orders import redeem_voucher
+
+    barrier = threading.Barrier(len(numbers))
+    outcomes = []
+
+    def attempt(number):
+        barrier.wait()
+        try:
+            redeem_voucher(source, number, code, actor=OPS)
+            outcomes.append("ok")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in numbers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
