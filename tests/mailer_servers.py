@@ -1,5 +1,7 @@
 """Real servers on free loopback ports for the mailer tests: a callback receiver (uvicorn) and an
-SMTP server (aiosmtpd). Both record what they received.
+SMTP server (aiosmtpd). Both record what they received. The SMTP server speaks STARTTLS or
+implicit TLS when given a certificate (`cert`: a trustme LeafCert, or anything with its
+`configure_cert`).
 
 Receiver paths (any path prefix works, the last segment decides):
   /ok 204 · /fail 500 · /flaky 500 for the first two tries of each webhook-id, then 204 ·
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -115,22 +118,48 @@ class Receiver:
 
 
 class SmtpSink:
-    """aiosmtpd on a free loopback port; `messages` holds (envelope sender, recipients, bytes)."""
+    """aiosmtpd on a free loopback port; `messages` holds (envelope sender, recipients, bytes).
 
-    def __init__(self) -> None:
+    With `cert`, `security` "starttls" (the server refuses mail before STARTTLS) or "tls"
+    (implicit TLS from the first byte); `encrypted` tells for each message whether it came over
+    TLS. With `login` (user, password) the server requires AUTH, offered only after TLS, and
+    `logins` records each try as (user, accepted).
+    """
+
+    def __init__(self, *, cert=None, security: str = "none", login: tuple[str, str] | None = None) -> None:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
 
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.encrypted: list[bool] = []
+        self.logins: list[tuple[str, bool]] = []
         sink = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
                 sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
                                       or envelope.content))
+                sink.encrypted.append(server.transport.get_extra_info("ssl_object") is not None)
                 return "250 OK"
 
+        def authenticate(server, session, envelope, mechanism, data):
+            user = data.login.decode(errors="replace")
+            accepted = (user, data.password.decode(errors="replace")) == login
+            sink.logins.append((user, accepted))
+            return AuthResult(success=accepted, handled=False)  # handled=False: the server answers 535
+
+        options: dict = {}
+        if security != "none":
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            cert.configure_cert(context)
+            if security == "starttls":
+                options.update(tls_context=context, require_starttls=True)
+            else:
+                options.update(ssl_context=context)
+        if login is not None:
+            options.update(authenticator=authenticate, auth_required=True, auth_require_tls=True)
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **options)
 
     def __enter__(self) -> SmtpSink:
         self.controller.start()
