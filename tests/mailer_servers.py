@@ -1,7 +1,7 @@
 """Real servers on free loopback ports for the mailer tests: a callback receiver (uvicorn) and an
-SMTP server (aiosmtpd). Both record what they received. The SMTP server speaks STARTTLS or
-implicit TLS when given a certificate (`cert`: a trustme LeafCert, or anything with its
-`configure_cert`).
+SMTP server (aiosmtpd). Both record what they received. Both speak TLS when given a certificate
+(`cert`: a trustme LeafCert, or anything with its `private_key_pem`, `cert_chain_pems` and
+`configure_cert`): the receiver serves https, the SMTP server STARTTLS or implicit TLS.
 
 Receiver paths (any path prefix works, the last segment decides):
   /ok 204 · /fail 500 · /flaky 500 for the first two tries of each webhook-id, then 204 ·
@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import uvicorn
@@ -90,18 +92,27 @@ class ReceiverApp:
 
 
 class Receiver:
-    """The receiver app served by uvicorn in a background thread."""
+    """The receiver app served by uvicorn in a background thread; over https with `cert`."""
 
-    def __init__(self) -> None:
+    def __init__(self, cert=None) -> None:
         self.app = ReceiverApp()
         self.port = free_port()
+        self.scheme = "https" if cert is not None else "http"
+        self._files = tempfile.TemporaryDirectory(prefix="receiver-tls-") if cert is not None else None
+        tls = {}
+        if cert is not None:  # uvicorn reads the key and the chain from files
+            folder = Path(self._files.name)
+            cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+            (folder / "chain.pem").write_bytes(b"".join(pem.bytes() for pem in cert.cert_chain_pems))
+            tls = {"ssl_keyfile": str(folder / "key.pem"), "ssl_certfile": str(folder / "chain.pem")}
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off", timeout_graceful_shutdown=1, access_log=False)
+                                lifespan="off", timeout_graceful_shutdown=1, access_log=False, **tls)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        """The URL of `path`; `host` may be another name of this machine (localhost)."""
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def __enter__(self) -> Receiver:
         self.thread.start()
@@ -115,6 +126,8 @@ class Receiver:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(5)
+        if self._files is not None:
+            self._files.cleanup()
 
 
 class SmtpSink:

@@ -1,23 +1,30 @@
-"""TLS against real servers on loopback with certificates made by trustme: SMTP with STARTTLS and
-implicit TLS (aiosmtpd), a private CA named in [mail] smtp_ca_file, and what an untrusted or
-misnamed certificate and a refused login look like in the outbox."""
+"""TLS on both ways out, against real servers on loopback with certificates made by trustme:
+SMTP with STARTTLS and implicit TLS (aiosmtpd), callbacks over https (uvicorn), a private CA named
+in [mail] smtp_ca_file / [callbacks] ca_file, and what an untrusted or misnamed certificate and a
+refused login look like in the outbox and the callback log."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 
 import pytest
 import trustme
+from standardwebhooks.webhooks import Webhook
 
+from mailer.callbacks import send_test_ping
 from mailer.settings import CallbackSettings, MailSettings
 from mailer.worker import Worker
 from storage.clock import now
 from storage.config import Config
 from storage.connections import create_connection
 from storage.db import db
-from storage.models import EmailOutbox
+from storage.models import Callback, CallbackAttempt, EmailOutbox
+from storage.orders import place_order
 from storage.outbox import list_emails
-from tests.mailer_servers import SmtpSink
-from tests.world import OPS, companies
+from tests.mailer_servers import Receiver, SmtpSink
+from tests.world import OPS, companies, customer, shop
 
 USER, PASSWORD = "crossclient-mailer", "relay-pw-123"
 
@@ -171,3 +178,68 @@ def test_ca_file_settings_are_checked_when_read(settings, section, key, env, ca_
     monkeypatch.setenv(env, str(tmp_path / "from-env.pem"))
     with pytest.raises(SystemExit, match=rf"\[{section}\] {key}: file .*from-env.pem does not exist"):
         read(str(ca_file))
+
+
+# --- callbacks over https ---------------------------------------------------------------------
+
+def callback_config(tmp_path, **callbacks) -> Config:
+    return Config(data={
+        "mail": {"transport": "file", "outbox_dir": str(tmp_path / "outbox")},
+        "callbacks": {"allow_private_addresses": True, "retry_schedule": ["0s", "1h"], **callbacks},
+    })
+
+
+def sell(url: str):
+    """A connection calling back to `url` and one purchase, which queues one callback."""
+    s = shop(url=url)
+    place_order(s.world.target, s.basket.id, customer(s.world.south, 1).customer_number)
+    return s
+
+
+def test_https_callback_through_a_private_ca_is_delivered_and_verifies(sqlite_db, tmp_path, server_cert, ca_file):
+    with Receiver(cert=server_cert) as receiver:
+        # A host name, not an address: the guard resolves it and connects to 127.0.0.1, while SNI
+        # and the certificate check use the URL's name.
+        url = receiver.url("/hooks/ok", host="localhost")
+        s = sell(url)
+        run_worker(callback_config(tmp_path, ca_file=str(ca_file)))
+        [got] = receiver.app.snapshot()
+        [attempt] = CallbackAttempt.select()
+        assert (attempt.success, attempt.http_status, attempt.error_kind, attempt.url) == (True, 204, None, url)
+        assert Callback.get().status == "DELIVERED"
+        secret, body = s.connection.signing_secret, got.body.decode()
+        assert body == Callback.get().payload_json
+        assert Webhook(secret).verify(body, got.headers)["entityType"] == "CROSS_CLIENT_ORDER"
+        parts = dict(p.split("=", 1) for p in got.headers["plenigo-signature"].split(","))
+        assert parts["s"] == hmac.new(secret.encode(), f"{parts['t']}.{body}".encode(), hashlib.sha256).hexdigest()
+        # The test ping reads the same setting.
+        ping = send_test_ping(s.connection.id, s.world.source, actor=OPS,
+                              config=callback_config(tmp_path, ca_file=str(ca_file)))
+        assert ping.success and ping.http_status == 204 and receiver.app.count() == 2
+
+
+def test_https_callback_to_an_untrusted_certificate_is_a_tls_error(sqlite_db, tmp_path, server_cert):
+    with Receiver(cert=server_cert) as receiver:
+        s = sell(receiver.url("/hooks/ok"))
+        run_worker(callback_config(tmp_path))  # no ca_file: the company CA is not trusted
+        ping = send_test_ping(s.connection.id, s.world.source, actor=OPS, config=callback_config(tmp_path))
+        assert receiver.app.count() == 0
+    [attempt] = CallbackAttempt.select().where(CallbackAttempt.trigger == "SCHEDULED")
+    assert attempt.error_kind == "tls" and not attempt.success and attempt.http_status is None
+    assert attempt.error_message == "TLS: certificate verify failed: unable to get local issuer certificate"
+    assert Callback.get(Callback.id == attempt.callback_id).status == "PENDING"  # retried on the schedule
+    assert (ping.error_kind, ping.error_message) == ("tls", attempt.error_message)
+
+
+def test_https_callback_to_a_certificate_for_another_host_name_is_a_tls_error(sqlite_db, tmp_path, company_ca,
+                                                                               ca_file):
+    # Trusted CA, valid certificate, but issued for "localhost" while the URL names 127.0.0.1.
+    with Receiver(cert=company_ca.issue_cert("localhost")) as receiver:
+        sell(receiver.url("/hooks/ok"))
+        run_worker(callback_config(tmp_path, ca_file=str(ca_file)))
+        assert receiver.app.count() == 0
+    [attempt] = CallbackAttempt.select()
+    assert attempt.error_kind == "tls"
+    assert attempt.error_message == ("TLS: certificate verify failed: IP address mismatch, certificate is not "
+                                     "valid for '127.0.0.1'")
+    assert json.loads(attempt.request_headers_json)["webhook-id"] == Callback.get().webhook_id
