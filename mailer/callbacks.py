@@ -31,6 +31,7 @@ from standardwebhooks.webhooks import Webhook
 
 from mailer.network import AddressRefused, NameNotResolved, make_client
 from mailer.settings import CallbackSettings, apply_address_policy
+from mailer.tls import describe_tls_error
 from storage.audit import SYSTEM, Actor
 from storage.clock import now
 from storage.config import Config
@@ -139,8 +140,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
             return "refused", str(link)
         if isinstance(link, NameNotResolved):
             return "dns", str(link)
-        if isinstance(link, ssl.SSLError | ssl.CertificateError):
-            return "tls", f"TLS: {link}"
+        if isinstance(link, ssl.SSLError):  # ssl.CertificateError is ssl.SSLCertVerificationError
+            return "tls", f"TLS: {describe_tls_error(link)}"
     if isinstance(exc, httpx.TimeoutException | TimeoutError | asyncio.TimeoutError):
         phase = {httpx.ConnectTimeout: "connecting", httpx.ReadTimeout: "waiting for the answer",
                  httpx.WriteTimeout: "sending the request", httpx.PoolTimeout: "waiting for a connection"}

@@ -8,7 +8,8 @@ Transports:
 - `file` (the default, needs nothing installed): each message is written as an `.eml` file into
   the outbox folder (`outbox/` in the data directory), named after its creation time, id and kind,
   so a person can open it in any mail program. Writing the same e-mail again overwrites its file.
-- `smtp`: host, port, STARTTLS / TLS / none, optional login, timeout.
+- `smtp`: host, port, STARTTLS / TLS / none, optional login, timeout. Certificates and host names
+  are verified against the system's CAs plus [mail] smtp_ca_file (a private CA), see mailer.tls.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateNotFound, select_autoescape
 
 from mailer.settings import MailSettings
+from mailer.tls import describe_tls_error, is_host_name_mismatch, tls_context
 from storage.models import EmailOutbox
 
 KINDS = ("invitation", "invitation_answered", "callbacks_failing")
@@ -31,6 +33,10 @@ KINDS = ("invitation", "invitation_answered", "callbacks_failing")
 
 class PermanentFailure(Exception):
     """The message can never be sent as it is (unknown kind, recipient refused for good)."""
+
+
+class SendFailed(Exception):
+    """A send failed for a reason told in words (TLS, login); retried on the schedule."""
 
 
 def _when(value) -> str:
@@ -93,8 +99,16 @@ def write_file(email: EmailOutbox, message: EmailMessage, settings: MailSettings
 
 
 def send_smtp(message: EmailMessage, settings: MailSettings) -> str:
-    """Send through the configured SMTP server; raises PermanentFailure when refused for good."""
-    context = ssl.create_default_context()
+    """Send through the configured SMTP server; raises PermanentFailure when refused for good and
+    SendFailed, in words a person can act on, when TLS or the login fails (both are retried)."""
+    where = f"{settings.smtp_host}:{settings.smtp_port}"
+    context = None
+    if settings.smtp_security != "none":
+        try:
+            context = tls_context(settings.smtp_ca_file)
+        except OSError as exc:  # the file was fine when the config was read (ssl.SSLError is an OSError)
+            problem = exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror
+            raise SendFailed(f"[mail] smtp_ca_file {settings.smtp_ca_file}: {problem or exc}") from None
     try:
         if settings.smtp_security == "tls":
             server = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout,
@@ -114,7 +128,27 @@ def send_smtp(message: EmailMessage, settings: MailSettings) -> str:
         if codes and all(500 <= code < 600 for code in codes):
             raise PermanentFailure(f"recipient refused: {text}") from None
         raise
-    return f"{settings.smtp_host}:{settings.smtp_port}"
+    except smtplib.SMTPAuthenticationError as exc:
+        # A wrong password is a config problem: retried on the schedule (a fixed password is used
+        # by the next try), reported in words.
+        raise SendFailed(f"SMTP login refused by {where} for user {settings.smtp_user!r}: {describe_error(exc)}; "
+                         "check [mail] smtp_user and smtp_password") from None
+    except ssl.SSLError as exc:
+        raise SendFailed(f"TLS with {where}: {describe_tls_error(exc)}{_tls_hint(exc, settings)}") from None
+    return where
+
+
+def _tls_hint(exc: ssl.SSLError, settings: MailSettings) -> str:
+    if not isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"):  # the server did not speak TLS
+            return (f"; is [mail] smtp_security {settings.smtp_security!r} right for port {settings.smtp_port}? "
+                    "(tls is usually port 465, starttls 587)")
+        return ""
+    if is_host_name_mismatch(exc):
+        return "; [mail] smtp_host must be a name the server's certificate is issued for"
+    if settings.smtp_ca_file is None:
+        return "; if the server's certificate comes from a private CA, name that CA in [mail] smtp_ca_file"
+    return f"; trusted are the system's CAs and those in [mail] smtp_ca_file ({settings.smtp_ca_file})"
 
 
 def deliver(email: EmailOutbox, settings: MailSettings) -> str:
@@ -126,6 +160,8 @@ def deliver(email: EmailOutbox, settings: MailSettings) -> str:
 
 
 def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, SendFailed):
+        return str(exc)
     if isinstance(exc, smtplib.SMTPResponseException):
         msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
         return f"SMTP {exc.smtp_code}: {msg}"

@@ -4,7 +4,8 @@ and an address guard at connect time.
 The guard resolves the host itself, refuses private, loopback and link-local answers (unless
 allowed) and then connects to the very address it checked, so a DNS answer that changes between
 the check and the connect cannot slip through. TLS still verifies the certificate against the
-host name of the URL (httpcore passes it as SNI, independent of the address).
+host name of the URL (httpcore passes it as SNI, independent of the address), trusting the
+system's CAs plus [callbacks] ca_file (mailer.tls).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpcore
 import httpx
 
 from mailer.settings import CallbackSettings
+from mailer.tls import tls_context
 from storage.addresses import address_problem
 
 
@@ -85,11 +87,12 @@ def make_client(settings: CallbackSettings) -> httpx.AsyncClient:
     """One shared AsyncClient for all callback sends of a worker."""
     limits = httpx.Limits(max_connections=settings.max_in_flight,
                           max_keepalive_connections=settings.max_in_flight, keepalive_expiry=30)
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    ssl_context = tls_context(settings.ca_file)
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits, trust_env=False)
     # httpx builds its httpcore pool without a way to pass a network backend: swap the pool for an
     # identical one that connects through the guard.
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
+        ssl_context=ssl_context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailer.tls import ca_file_setting
 from storage.config import Config
 from storage.db import default_data_dir
 
@@ -61,6 +62,7 @@ class MailSettings:
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_timeout: float = 30.0
+    smtp_ca_file: Path | None = None  # PEM CA certificates trusted besides the system's (private CA)
     retry_schedule: list[float] = field(default_factory=lambda: schedule(DEFAULT_MAIL_SCHEDULE, "mail"))
     concurrency: int = 2
 
@@ -84,6 +86,8 @@ class MailSettings:
             smtp_user=g("mail", "smtp_user", None, env="CROSSCLIENT_SMTP_USER") or None,
             smtp_password=g("mail", "smtp_password", None, env="CROSSCLIENT_SMTP_PASSWORD") or None,
             smtp_timeout=seconds(g("mail", "smtp_timeout", "30", env="CROSSCLIENT_SMTP_TIMEOUT"), "smtp_timeout"),
+            smtp_ca_file=ca_file_setting(g("mail", "smtp_ca_file", None, env="CROSSCLIENT_SMTP_CA_FILE"),
+                                         "[mail] smtp_ca_file"),
             retry_schedule=schedule(g("mail", "retry_schedule", DEFAULT_MAIL_SCHEDULE), "[mail] retry_schedule"),
             concurrency=max(1, int(g("mail", "concurrency", 2))),
         )
@@ -103,6 +107,7 @@ class CallbackSettings:
     response_excerpt_bytes: int = 4096
     warn_after_failures: int = 10
     user_agent: str = "crossclient-callbacks/0.1"
+    ca_file: Path | None = None  # PEM CA certificates trusted besides the system's (private CA)
 
     @classmethod
     def from_config(cls, config: Config) -> CallbackSettings:
@@ -124,6 +129,8 @@ class CallbackSettings:
             max_in_flight=max(1, int(g("callbacks", "max_in_flight", 64))),
             response_excerpt_bytes=max(0, min(4096, int(g("callbacks", "response_excerpt_bytes", 4096)))),
             warn_after_failures=int(g("callbacks", "warn_after_failures", 10)),
+            ca_file=ca_file_setting(g("callbacks", "ca_file", None, env="CROSSCLIENT_CALLBACK_CA_FILE"),
+                                    "[callbacks] ca_file"),
         )
 
 

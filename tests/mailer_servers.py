@@ -1,5 +1,7 @@
 """Real servers on free loopback ports for the mailer tests: a callback receiver (uvicorn) and an
-SMTP server (aiosmtpd). Both record what they received.
+SMTP server (aiosmtpd). Both record what they received. Both speak TLS when given a certificate
+(`cert`: a trustme LeafCert, or anything with its `private_key_pem`, `cert_chain_pems` and
+`configure_cert`): the receiver serves https, the SMTP server STARTTLS or implicit TLS.
 
 Receiver paths (any path prefix works, the last segment decides):
   /ok 204 · /fail 500 · /flaky 500 for the first two tries of each webhook-id, then 204 ·
@@ -10,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import uvicorn
@@ -87,18 +92,27 @@ class ReceiverApp:
 
 
 class Receiver:
-    """The receiver app served by uvicorn in a background thread."""
+    """The receiver app served by uvicorn in a background thread; over https with `cert`."""
 
-    def __init__(self) -> None:
+    def __init__(self, cert=None) -> None:
         self.app = ReceiverApp()
         self.port = free_port()
+        self.scheme = "https" if cert is not None else "http"
+        self._files = tempfile.TemporaryDirectory(prefix="receiver-tls-") if cert is not None else None
+        tls = {}
+        if cert is not None:  # uvicorn reads the key and the chain from files
+            folder = Path(self._files.name)
+            cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+            (folder / "chain.pem").write_bytes(b"".join(pem.bytes() for pem in cert.cert_chain_pems))
+            tls = {"ssl_keyfile": str(folder / "key.pem"), "ssl_certfile": str(folder / "chain.pem")}
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off", timeout_graceful_shutdown=1, access_log=False)
+                                lifespan="off", timeout_graceful_shutdown=1, access_log=False, **tls)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        """The URL of `path`; `host` may be another name of this machine (localhost)."""
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def __enter__(self) -> Receiver:
         self.thread.start()
@@ -112,25 +126,53 @@ class Receiver:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(5)
+        if self._files is not None:
+            self._files.cleanup()
 
 
 class SmtpSink:
-    """aiosmtpd on a free loopback port; `messages` holds (envelope sender, recipients, bytes)."""
+    """aiosmtpd on a free loopback port; `messages` holds (envelope sender, recipients, bytes).
 
-    def __init__(self) -> None:
+    With `cert`, `security` "starttls" (the server refuses mail before STARTTLS) or "tls"
+    (implicit TLS from the first byte); `encrypted` tells for each message whether it came over
+    TLS. With `login` (user, password) the server requires AUTH, offered only after TLS, and
+    `logins` records each try as (user, accepted).
+    """
+
+    def __init__(self, *, cert=None, security: str = "none", login: tuple[str, str] | None = None) -> None:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
 
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.encrypted: list[bool] = []
+        self.logins: list[tuple[str, bool]] = []
         sink = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
                 sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
                                       or envelope.content))
+                sink.encrypted.append(server.transport.get_extra_info("ssl_object") is not None)
                 return "250 OK"
 
+        def authenticate(server, session, envelope, mechanism, data):
+            user = data.login.decode(errors="replace")
+            accepted = (user, data.password.decode(errors="replace")) == login
+            sink.logins.append((user, accepted))
+            return AuthResult(success=accepted, handled=False)  # handled=False: the server answers 535
+
+        options: dict = {}
+        if security != "none":
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            cert.configure_cert(context)
+            if security == "starttls":
+                options.update(tls_context=context, require_starttls=True)
+            else:
+                options.update(ssl_context=context)
+        if login is not None:
+            options.update(authenticator=authenticate, auth_required=True, auth_require_tls=True)
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **options)
 
     def __enter__(self) -> SmtpSink:
         self.controller.start()
