@@ -138,3 +138,36 @@ async def test_callback_appears_in_the_log_with_the_real_worker(sqlite_db):
         rows = cells(pilot, "#log")
         assert rows, "no callback attempt appeared in the log"
         assert rows[0][2] == "CROSS_CLIENT_ORDER"
+
+
+async def test_opening_another_customer_shows_only_that_customer(sqlite_db):
+    """The detail screen is built once and shown again for each customer: nothing of the one
+    opened before may remain, and the tab last looked at stays active."""
+    from storage.orders import place_order
+    from tui.screens.customers import CustomerDetailScreen
+
+    s = world.shop()
+    first, second = world.customer(s.world.south, 1), world.customer(s.world.south, 2)
+    orders = [place_order(s.target, s.basket.id, c.customer_number, actor=world.OPS) for c in (first, second)]
+    app = backoffice(world.TARGET_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await keys(pilot, "4")
+        assert [row[1] for row in cells(pilot, "#customers")] == [first.email, second.email]
+        await keys(pilot, "enter")
+        detail = app.screen
+        assert isinstance(detail, CustomerDetailScreen)
+        assert first.email in str(detail.query_one("#customer-info").render())
+        assert len(cells(pilot, "#subscriptions-table")) == 1  # the target's own offer
+        await keys(pilot, "]")
+        assert [row[0] for row in cells(pilot, "#orders-table")] == [str(orders[0].order.id)]
+
+        await keys(pilot, "escape", "down", "enter")
+        assert app.screen is detail and detail.title == f"Customer {second.customer_number}"
+        info = str(detail.query_one("#customer-info").render())
+        assert second.email in info and first.email not in info
+        assert detail.query_one("#customer-tabs").active == "orders"
+        assert [row[0] for row in cells(pilot, "#orders-table")] == [str(orders[1].order.id)]
+        await keys(pilot, "[")
+        subscription = Subscription.get(Subscription.customer == second.id)
+        assert [row[0] for row in cells(pilot, "#subscriptions-table")] == [str(subscription.id)]

@@ -34,6 +34,7 @@ class CustomersScreen(BackofficeScreen):
     def __init__(self) -> None:
         super().__init__()
         self.title = "Customers"
+        self._detail: CustomerDetailScreen | None = None
 
     def body(self) -> ComposeResult:
         yield Input(placeholder="search by customer number, e-mail or name (prefix)", id="customer-search")
@@ -88,8 +89,28 @@ class CustomersScreen(BackofficeScreen):
 
     def action_open(self) -> None:
         customer = self.table.selected
-        if customer is not None:
-            self.app.push_screen(CustomerDetailScreen(customer.customer_number))
+        if customer is None:
+            return
+        detail = self._detail_screen()
+        detail.show_customer(customer.customer_number)
+        self.app.push_screen(detail)
+
+    def _detail_screen(self) -> CustomerDetailScreen:
+        """One detail screen, built once and shown again for each customer opened: building it
+        (header, tabs, table, footer: styles and layout of each) took 250 of the 300 ms of
+        opening a customer."""
+        if self._detail is None:
+            self._detail = CustomerDetailScreen()
+            self.app.install_screen(self._detail, name=f"customer-detail-{id(self)}")
+        return self._detail
+
+    def prepare(self) -> None:
+        """Build the detail screen ahead, unseen (the app calls this when idle after start)."""
+        detail = self._detail_screen()
+        if not detail.is_running:
+            self.app._get_screen(detail)
+            self.app._load_screen_css(detail)
+            detail._screen_resized(self.app.size)
 
     def action_new(self) -> None:
         def created(customer: Customer | None) -> None:
@@ -152,12 +173,28 @@ class CustomerDetailScreen(DetailScreen):
     ]
     TABS = ("subscriptions", "orders", "vouchers")
 
-    def __init__(self, number: str):
+    def __init__(self, number: str | None = None):
         super().__init__()
         self.number = number
         self.customer: Customer | None = None
-        self.title = f"Customer {number}"
+        self.title = f"Customer {number}" if number else "Customer"
         self._partners: dict[str, Client | None] = {}
+
+    def show_customer(self, number: str) -> None:
+        """Show another customer on this (already built) screen: it reloads when shown, and shows
+        nothing of the previous customer meanwhile. The tab last looked at stays active."""
+        if number == self.number:
+            return
+        self.number = number
+        self.customer = None
+        self.title = f"Customer {number}"
+        self._seen = None  # reload when shown, even if the data did not change
+        if self.is_mounted:
+            self.query_one("#customer-info", Static).update(f"[b]Customer {number}[/b]")
+            for table in self.query(PagedTable):
+                table.clear()
+                table.items = {}
+                table.page = None
 
     def body(self) -> ComposeResult:
         yield Static(id="customer-info", classes="panel")
@@ -223,6 +260,8 @@ class CustomerDetailScreen(DetailScreen):
                 display.when(v.redeemed_at))
 
     def reload(self) -> None:
+        if self.number is None:  # built ahead, no customer chosen yet
+            return
         try:
             self.customer = get_customer(self.client.contract_company_id, self.number)
         except DomainError as exc:
