@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ssl
@@ -79,8 +80,10 @@ class Delivery:
         return host_key(self.url)
 
 
+@functools.lru_cache(maxsize=4096)
 def host_key(url: str | None) -> str:
-    """The destination (scheme, host, port) whose concurrent sends are bounded."""
+    """The destination (scheme, host, port) whose concurrent sends are bounded (cached: the
+    worker asks for every candidate of every claim)."""
     parsed = urlparse(url or "")
     return f"{parsed.scheme}://{parsed.hostname}:{parsed.port or ''}"
 

@@ -92,9 +92,10 @@ class ReceiverApp:
 
 
 class Receiver:
-    """The receiver app served by uvicorn in a background thread; over https with `cert`."""
+    """The receiver app served by uvicorn in a background thread; over https with `cert`; it
+    closes a kept-alive connection after `keep_alive` idle seconds."""
 
-    def __init__(self, cert=None) -> None:
+    def __init__(self, cert=None, keep_alive: float = 5) -> None:
         self.app = ReceiverApp()
         self.port = free_port()
         self.scheme = "https" if cert is not None else "http"
@@ -106,7 +107,8 @@ class Receiver:
             (folder / "chain.pem").write_bytes(b"".join(pem.bytes() for pem in cert.cert_chain_pems))
             tls = {"ssl_keyfile": str(folder / "key.pem"), "ssl_certfile": str(folder / "chain.pem")}
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off", timeout_graceful_shutdown=1, access_log=False, **tls)
+                                lifespan="off", timeout_graceful_shutdown=1, access_log=False,
+                                timeout_keep_alive=keep_alive, **tls)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

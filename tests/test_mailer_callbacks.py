@@ -300,3 +300,29 @@ def test_callback_url_fixed_later_is_used_by_the_next_try(sqlite_db, tmp_path, r
     deliver(cfg)
     assert [a.url.rsplit("/", 1)[1] for a in attempts()] == ["ok"]
     assert Callback.get().status == "DELIVERED"
+
+
+def test_a_kept_alive_connection_the_receiver_closed_is_not_used_again(sqlite_db):
+    """The worker's client keeps connections open between callbacks; when the receiver has closed
+    one meanwhile, the next callback must notice (the socket reads as closed) and connect anew,
+    not fail with "server disconnected"."""
+    from mailer.callbacks import Delivery, send
+    from mailer.network import make_client
+    from mailer.settings import CallbackSettings
+
+    settings = CallbackSettings.from_config(Config(data={"callbacks": {"allow_private_addresses": True}}))
+    settings.allow_private_addresses = True
+    with Receiver(keep_alive=0.2) as r:
+        async def two_sends():
+            outcomes = []
+            async with make_client(settings) as http:
+                for n in range(2):
+                    delivery = Delivery(callback_id=n, webhook_id=f"msg_{n}", body="{}", url=r.url("/ok"),
+                                        secret="whsec_" + base64.b64encode(b"k" * 24).decode())
+                    outcomes.append(await send(http, delivery, settings))
+                    await asyncio.sleep(1.0)  # the receiver closes the idle connection meanwhile
+            return outcomes
+
+        outcomes = asyncio.run(two_sends())
+        assert [(o.success, o.http_status, o.error_message) for o in outcomes] == [(True, 204, None)] * 2
+        assert r.app.count("/ok") == 2
