@@ -132,24 +132,39 @@ def claim_callbacks(owner: str, limit: int, lease_seconds: float, *,
     if limit <= 0:
         return []
     skip = set(exclude)
+    size = window or limit + len(skip) + 50
     with db.atomic():
         t, until = _lease(lease_seconds)
         # Candidates first, by their keys only; the chosen rows are leased and read in one UPDATE.
-        at = Callback.next_attempt_at.db_value(t)
-        cursor = db.execute_sql(_claim_sql("candidates"), (at, Callback.lease_until.db_value(t),
-                                                           window or limit + len(skip) + 50))
-        candidates = [(cid, conn_id) for cid, conn_id in cursor.fetchall() if cid not in skip]
-        if not candidates:
-            return []
-        connections = {c.id: c for c in Connection.select().where(
-            Connection.id.in_({conn_id for _, conn_id in candidates}))}
+        # A connection `accept` turns away is left out of the next look, which goes on after the
+        # last row seen: one destination's backlog (a receiver that is down, thousands of retries
+        # due) must not hide the due callbacks of every other destination behind it.
+        due = (Callback.next_attempt_at.db_value(t), Callback.lease_until.db_value(t))
+        connections: dict[int, Connection] = {}
+        passed_over: set[int] = set()
         chosen: list[int] = []
-        for cid, conn_id in candidates:
-            if accept is not None and not accept(connections[conn_id]):
-                continue
-            chosen.append(cid)
-            if len(chosen) >= limit:
+        after: tuple = ()
+        for _ in range(CLAIM_ROUNDS):
+            sql = _claim_sql("candidates", len(passed_over), continued=bool(after))
+            rows = db.execute_sql(sql, (*due, *sorted(passed_over), *after, size)).fetchall()
+            if not rows:
                 break
+            new = {conn_id for _, conn_id, _ in rows if conn_id not in connections}
+            if new:
+                connections.update((c.id, c) for c in Connection.select().where(Connection.id.in_(new)))
+            for cid, conn_id, _ in rows:
+                if cid in skip or conn_id in passed_over:
+                    continue
+                if accept is not None and not accept(connections[conn_id]):
+                    passed_over.add(conn_id)
+                    continue
+                chosen.append(cid)
+                if len(chosen) >= limit:
+                    break
+            if len(chosen) >= limit or len(rows) < size:
+                break
+            last_id, last_at = rows[-1][0], rows[-1][2]
+            after = (last_at, last_at, last_id)
         if not chosen:
             return []
         rows = _lease_rows(chosen, owner, until)
@@ -158,6 +173,8 @@ def claim_callbacks(owner: str, limit: int, lease_seconds: float, *,
 
 
 _CALLBACK_FIELDS = list(Callback._meta.sorted_fields)
+# How often one claim looks further past callbacks of destinations that are full (see claim_callbacks).
+CLAIM_ROUNDS = 8
 _claim_sqls: dict[tuple, str] = {}
 
 
@@ -166,7 +183,7 @@ def _returning() -> bool:
     return is_postgres() or sqlite3.sqlite_version_info >= (3, 35)
 
 
-def _claim_sql(kind: str, count: int = 0) -> str:
+def _claim_sql(kind: str, count: int = 0, continued: bool = False) -> str:
     """The claim's SQL text, built once per (database kind, statement, id count) and reused.
 
     `candidates`: the due rows' keys in due order (on PostgreSQL locked, skipping rows another
@@ -175,15 +192,20 @@ def _claim_sql(kind: str, count: int = 0) -> str:
     time than running them, time the worker's event loop waited for the GIL.
     """
     pg = is_postgres()
-    key = (pg, db.obj.param, kind, count)
+    key = (pg, db.obj.param, kind, count, continued)
     sql = _claim_sqls.get(key)
     if sql is None:
         p = db.obj.param
         table = f'"{Callback._meta.table_name}"'
         if kind == "candidates":
-            sql = (f'SELECT "id", "connection_id" FROM {table} WHERE ("status" = \'PENDING\' AND '
-                   f'"next_attempt_at" <= {p}) OR ("status" = \'SENDING\' AND "lease_until" < {p}) '
-                   f'ORDER BY "next_attempt_at", "id" LIMIT {p}' + (" FOR UPDATE SKIP LOCKED" if pg else ""))
+            # `count` connections left out; `continued`: only rows after (next_attempt_at, id).
+            sql = (f'SELECT "id", "connection_id", "next_attempt_at" FROM {table} WHERE '
+                   f'(("status" = \'PENDING\' AND "next_attempt_at" <= {p}) OR '
+                   f'("status" = \'SENDING\' AND "lease_until" < {p}))'
+                   + (f' AND "connection_id" NOT IN ({", ".join([p] * count)})' if count else "")
+                   + (f' AND ("next_attempt_at" > {p} OR ("next_attempt_at" = {p} AND "id" > {p}))'
+                      if continued else "")
+                   + f' ORDER BY "next_attempt_at", "id" LIMIT {p}' + (" FOR UPDATE SKIP LOCKED" if pg else ""))
         else:
             columns = ", ".join(f'"{f.column_name}"' for f in _CALLBACK_FIELDS)
             ids = ", ".join([p] * count)

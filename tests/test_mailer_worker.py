@@ -90,6 +90,31 @@ def test_claims_do_not_overlap_and_an_expired_lease_is_claimed_again(any_db):
     assert {c.callback.lease_owner for c in again} == {"worker-c"}
 
 
+def test_a_full_destination_does_not_hide_the_others_due_callbacks(any_db):
+    """Hundreds of callbacks due for one receiver (down, or slow) ahead of one for another: a claim
+    that may take only a few of the first (its sends per host are full) still finds the other."""
+    from tests.world import connect
+
+    s = shop(url="http://127.0.0.1:9/cb")
+    other = connect(s.world.sibling, s.world.target, url="http://127.0.0.2:9/cb")
+    queue(s.connection, 300)
+    with db.atomic():
+        late = queue_callback(other, "CROSS_CLIENT_ORDER", "CREATION", "9999", {"n": 9999})
+    taken: Counter = Counter()
+
+    def accept(connection) -> bool:  # three sends at a time for the busy receiver
+        if connection.id == s.connection.id and taken[connection.id] >= 3:
+            return False
+        taken[connection.id] += 1
+        return True
+
+    claimed = claim_callbacks("worker-a", 10, 60, accept=accept)
+    assert Counter(c.connection.id for c in claimed) == {s.connection.id: 3, other.id: 1}
+    assert late.id in {c.callback.id for c in claimed}
+    # What was passed over stays due, for the next claim.
+    assert Callback.select().where(Callback.status == "PENDING").count() == 297
+
+
 def test_worker_in_thread_wakes_on_commit_and_stops_gracefully(sqlite_db, tmp_path):
     with Receiver() as receiver:
         s = shop(url=receiver.url("/slow?ms=300"))
