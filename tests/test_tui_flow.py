@@ -171,3 +171,34 @@ async def test_opening_another_customer_shows_only_that_customer(sqlite_db):
         await keys(pilot, "[")
         subscription = Subscription.get(Subscription.customer == second.id)
         assert [row[0] for row in cells(pilot, "#subscriptions-table")] == [str(subscription.id)]
+
+
+async def test_screens_built_ahead_show_current_data(sqlite_db):
+    """The app builds every screen shortly after start and loads its lists; a screen shown later
+    must still show the current client's current data."""
+    from tui.screens.customers import CustomerDetailScreen
+
+    w = world.companies()
+    world.customer(w.north, 1)
+    world.customer(w.south, 2)
+    app = backoffice(world.SOURCE_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(100):
+            await settle(pilot, 1)
+            if app.screens_prepared:
+                break
+        assert app.screens_prepared
+        assert set(app._screen_stacks) == set(app.MODES)  # all built, only Connections shown
+        customers = app._screen_stacks["customers"][0]
+        assert customers._detail is not None and isinstance(customers._detail, CustomerDetailScreen)
+        assert customers._detail.is_running
+        # Data written after the screen was built shows when it is first displayed.
+        world.customer(w.north, 3)
+        app.data_changed()
+        await keys(pilot, "4")
+        assert [row[1] for row in cells(pilot, "#customers")] == ["buyer1@example.org", "buyer3@example.org"]
+        # Another client (of the other contract company) sees its own customers.
+        await keys(pilot, "1")
+        await switch_client(pilot, world.TARGET_ID)
+        await keys(pilot, "4")
+        assert [row[1] for row in cells(pilot, "#customers")] == ["buyer2@example.org"]
