@@ -9,6 +9,7 @@ can search; otherwise (`local_filter=True`) it narrows the rows of the loaded pa
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +29,12 @@ from tui.messages import PageLoaded
 # Every list reads through this one long-lived thread: its database connection (and SQLite's page
 # cache and parsed schema with it) stays warm, where a new thread per page would open a cold one.
 READS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crossclient-reads")
+
+
+@functools.lru_cache(maxsize=8192)
+def _cell_meta(row: int, column: int) -> Style:
+    """The style that tells a mouse click which cell it hit (as DataTable makes it; built once)."""
+    return Style.from_meta({"row": row, "column": column})
 
 
 @dataclass(frozen=True)
@@ -139,14 +146,18 @@ class PagedTable(DataTable):
         if (row is None or row.height != 1 or width < 2 * pad or not isinstance(cell, Text)
                 or cell.justify not in (None, "default") or "\n" in cell.plain or "\t" in cell.plain):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        base_style += Style.from_meta({"row": row_index, "column": column_index})
+        base_style += _cell_meta(row_index, column_index)
         component_style, post_style = self._get_styles_to_render_cell(
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
             self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
         console = self.app.console
-        text = Text("\n").join([cell])  # as Rich's Text layout hands the line to render
+        if not cell.spans and not cell.style:
+            segments = [Segment(cell.plain)]  # what Rich renders for unstyled text
+        else:
+            # As Rich's Text layout hands the line to render: joined, the cell's style a span.
+            segments = list(Text("\n").join([cell]).render(console, end=""))
         blank = Style.null()
-        line = Segment.adjust_line_length(list(text.render(console, end="")), width - 2 * pad, style=blank)
+        line = Segment.adjust_line_length(segments, width - 2 * pad, style=blank)
         if pad:
             line = [Segment(" " * pad, blank), *line, Segment(" " * pad, blank)]
         lines = [list(Segment.apply_style(line, style=console.get_style(base_style + component_style),
