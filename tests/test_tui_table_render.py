@@ -52,7 +52,7 @@ async def test_every_cell_is_drawn_as_datatable_draws_it(theme):
         assert widths[:4] == [3, 12, 8, 5]
         widest = max(measure(app.console, cell, 1) for cell in [table.ordered_columns[4].label]
                      + [table._get_row_renderables(r).cells[4] for r in range(table.row_count)])
-        assert widths[4] == widest == len("ac not markup?")  # "[b]" is markup: bold
+        assert widths[4] == widest == len("a[b]c [bold]not markup?[/bold]")  # a str cell is literal text
         assert table.virtual_size.width == sum(widths) + 2 * table.cell_padding * 5
         table.move_cursor(row=2)
         await pilot.pause()

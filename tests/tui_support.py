@@ -51,3 +51,18 @@ def cells(pilot, selector: str) -> list[list[str]]:
     for row in range(t.row_count):
         out.append([getattr(c, "plain", str(c)) for c in t.get_row_at(row)])
     return out
+
+
+def screen_text(pilot) -> str:
+    """What the current screen shows (toasts included), as plain text: one line per terminal row."""
+    return "\n".join(strip.text for strip in pilot.app.screen._compositor.render_strips())
+
+
+async def shows(pilot, text: str, rounds: int = 50) -> bool:
+    """Wait (a bounded number of short pauses) until the screen shows `text`; for answers that come
+    from a worker of Textual's own, such as the command palette's search."""
+    for _ in range(rounds):
+        if text in screen_text(pilot):
+            return True
+        await pilot.pause(0.05)
+    return text in screen_text(pilot)

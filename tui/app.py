@@ -20,6 +20,7 @@ from textual.screen import Screen
 from storage.audit import Actor
 from storage.config import Config
 from storage.models import Client
+from tui import display
 from tui.messages import BackgroundDone, EventsPolled
 from tui.screens.base import MODE_TITLES
 from tui.screens.baskets import BasketsScreen
@@ -92,7 +93,7 @@ class Backoffice(App):
         self._apply_theme()
         self._apply_keymap()
         for warning in self._warnings:
-            self.notify(warning, severity="warning")
+            self.notify(warning, severity="warning", markup=False)
         self._show_client()
         # The API first: the worker's first callbacks may go to the sample merchant it serves.
         if self.api_address:
@@ -105,7 +106,7 @@ class Backoffice(App):
         if self.client is None:
             self.call_later(self.switch_mode, "settings")
             self.notify("There is no client yet: create a contract company and a client here.",
-                        title="Empty database")
+                        title="Empty database", markup=False)
         if self.prepare_screens:
             self.set_timer(PREPARE_AFTER, self._prepare_next_screen)
         else:
@@ -181,7 +182,7 @@ class Backoffice(App):
         else:
             self.theme = DEFAULT_THEME
             self.notify(f"Unknown theme {theme!r}; using {DEFAULT_THEME}. Known: "
-                        f"{', '.join(sorted(self.available_themes))}", severity="warning")
+                        f"{', '.join(sorted(self.available_themes))}", severity="warning", markup=False)
 
     def _apply_keymap(self) -> None:
         keys = {str(k): str(v) for k, v in self.config.section("keys").items() if isinstance(v, str)}
@@ -211,7 +212,7 @@ class Backoffice(App):
         except (OSError, RuntimeError) as exc:  # port taken: the backoffice still works without it
             self.api_status = f"not serving: {exc}"
             self.notify(f"The API could not start on {self.api_address}: {exc}", title="API",
-                        severity="error", timeout=15)
+                        severity="error", timeout=15, markup=False)
             return
         self.api_status = f"serving on http://{host or '127.0.0.1'}:{port}/api/v3.0"
 
@@ -228,13 +229,13 @@ class Backoffice(App):
     def switch_client(self, company_id: str) -> None:
         client = Client.get_or_none(Client.company_id == company_id)
         if client is None:
-            self.notify(f"No client {company_id}", severity="error")
+            self.notify(f"No client {company_id}", severity="error", markup=False)
             return
         self.client = client
         self._show_client()
         self._baseline()
         self.data_changed()
-        self.notify(f"Acting as {client.name} ({client.company_id})", title="Client")
+        self.notify(f"Acting as {client.name} ({client.company_id})", title="Client", markup=False)
 
     def action_switch_client(self) -> None:
         def chosen(company_id: str | None) -> None:
@@ -283,19 +284,19 @@ class Backoffice(App):
             self._last_invitation = max(self._last_invitation, connection.id)
             self.notify(f"{connection.source.name} ({connection.source.company_id}) invites "
                         f"{connection.target.name}. Accept it under 1 Connections.",
-                        title="Invitation arrived", timeout=10)
+                        title="Invitation arrived", timeout=10, markup=False)
         for attempt in message.failed_callbacks:
             self._last_failure = max(self._last_failure, attempt.id)
             self.notify(f"Callback #{attempt.callback_id} for {attempt.entity_type} {attempt.entity_id} "
                         f"failed for good after try {attempt.try_number}: "
                         f"{attempt.error_message or attempt.http_status}",
-                        title="Callback failed for good", severity="error", timeout=15)
+                        title="Callback failed for good", severity="error", timeout=15, markup=False)
         if message.invitations or message.failed_callbacks:
             self.data_changed()
 
     def on_background_done(self, message: BackgroundDone) -> None:
         self.notify(message.detail, title=message.title, severity="information" if message.ok else "error",
-                    timeout=8)
+                    timeout=8, markup=False)
         self.data_changed()
 
     # -- palette and help ---------------------------------------------------------------------
@@ -304,8 +305,9 @@ class Backoffice(App):
             yield SystemCommand(f"Go to {title}", f"key {number}", partial(self.switch_mode, mode))
         yield SystemCommand("Switch client", "key c: act as another client", self.action_switch_client)
         for client in Client.select().order_by(Client.name).limit(100):
-            yield SystemCommand(f"Act as {client.name} ({client.company_id})",
-                                f"switch to this client of {client.contract_company.name}",
+            # The palette reads titles and help as markup: the names are escaped.
+            yield SystemCommand(f"Act as {display.escape(client.name)} ({client.company_id})",
+                                f"switch to this client of {display.escape(client.contract_company.name)}",
                                 partial(self.switch_client, client.company_id), discover=False)
         seen = set()
         for _key, active in screen.active_bindings.items():

@@ -51,7 +51,8 @@ class Guarded:
         return True
 
     def refused(self, exc: DomainError) -> None:
-        self.app.notify(exc.message, title=f"Refused: error {exc.code}", severity="error", timeout=8)
+        self.app.notify(exc.message, title=f"Refused: error {exc.code}", severity="error", timeout=8,
+                        markup=False)
 
     def attempt(self, operation: Callable[..., Any], *args, done: str | None = None, **kwargs) -> Any:
         """Run one storage operation; a refusal is shown with its code and changes nothing."""
@@ -62,7 +63,7 @@ class Guarded:
             return None
         self.app.data_changed()
         if done:
-            self.app.notify(done, title="Done")
+            self.app.notify(done, title="Done", markup=False)
         return result
 
 
@@ -118,7 +119,7 @@ class BackofficeScreen(Guarded, Screen):
 
     def action_refresh(self) -> None:
         self.reload()
-        self.app.notify("Reloaded", timeout=1.5)
+        self.app.notify("Reloaded", timeout=1.5, markup=False)
 
     def on_data_table_row_highlighted(self, event) -> None:
         self.refresh_bindings()

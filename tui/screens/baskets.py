@@ -191,7 +191,7 @@ class BasketEditor(DetailScreen):
                 yield FormField("Title shown to buyers", "title", rules=[Rule(lambda k, v: k.required("title", v))])
             yield Label("Items (* external offer, from a connected client)")
             yield DataTable(id="items", cursor_type="row", zebra_stripes=True)
-            yield Static("", id="items-error", classes="field-error")
+            yield Static("", id="items-error", classes="field-error", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#items", DataTable)
@@ -223,10 +223,11 @@ class BasketEditor(DetailScreen):
         for pos, item in enumerate(self.items, 1):
             o = item.offer
             external = o.client_id != self.client.id
-            table.add_row(str(pos), o.plenigo_offer_id + ("*" if external else ""), o.public_title,
-                          f"{o.client.name}" + (" (external)" if external else " (own)"),
-                          display.money(o.price, o.currency), display.yes_no(item.option),
-                          display.yes_no(item.default_selected) if item.option else "always", key=str(pos))
+            cells = (str(pos), o.plenigo_offer_id + ("*" if external else ""), o.public_title,
+                     f"{o.client.name}" + (" (external)" if external else " (own)"),
+                     display.money(o.price, o.currency), display.yes_no(item.option),
+                     display.yes_no(item.default_selected) if item.option else "always")
+            table.add_row(*(display.cell(value) for value in cells), key=str(pos))
         if self.items:
             table.move_cursor(row=max(0, min(row, len(self.items) - 1)))
         self._check_rules()
@@ -322,7 +323,7 @@ class BasketEditor(DetailScreen):
         self.basket_id = basket.id
         self.title = f"Basket #{basket.id}"
         self.app.data_changed()
-        self.app.notify(f"Basket {basket.internal_title} saved", title="Saved")
+        self.app.notify(f"Basket {basket.internal_title} saved", title="Saved", markup=False)
 
     def action_back(self) -> None:
         if not self.dirty:
@@ -363,14 +364,16 @@ class OfferPicker(ModalScreen[Offer | None]):
         self.offers = {}
         for offer in list_own_offers(client, search=text, limit=100):
             self.offers[str(offer.id)] = offer
-            options.add_option(Option(f"  {offer.plenigo_offer_id}  {offer.internal_title:<20} {offer.public_title}"
-                                      f"  {display.money(offer.price, offer.currency)}", id=str(offer.id)))
+            options.add_option(Option(display.plain(
+                f"  {offer.plenigo_offer_id}  {offer.internal_title:<20} {offer.public_title}"
+                f"  {display.money(offer.price, offer.currency)}"), id=str(offer.id)))
         for offer in list_external_offers(client, search=text, limit=100):
             self.offers[str(offer.id)] = offer
             usable = "" if external_usable(offer, client) else "  (connection not usable now)"
-            options.add_option(Option(f"* {offer.plenigo_offer_id}  {offer.internal_title:<20} {offer.public_title}"
-                                      f"  {display.money(offer.price, offer.currency)}  from {offer.client.name}"
-                                      f"{usable}", id=str(offer.id)))
+            options.add_option(Option(display.plain(
+                f"* {offer.plenigo_offer_id}  {offer.internal_title:<20} {offer.public_title}"
+                f"  {display.money(offer.price, offer.currency)}  from {offer.client.name}{usable}"),
+                id=str(offer.id)))
         if options.option_count:
             options.highlighted = 0
 
@@ -413,17 +416,19 @@ class PlaceOrderModal(Guarded, ModalScreen[OrderResult | None]):
         basket = get_basket(self.basket_id, self.app.client)
         self.basket_items: list[BasketItem] = basket_items(basket)
         with Vertical(classes="dialog order"):
-            yield Static(f"Place order: {basket.title} ({basket.internal_title})", classes="form-title")
+            yield Static(f"Place order: {basket.title} ({basket.internal_title})", classes="form-title",
+                         markup=False)
             yield Label("Customer: number, e-mail or name (enter takes the first match, ctrl+n creates one)")
             yield Input(placeholder="search customers", id="order-customer-search")
             yield OptionList(id="order-customers")
-            yield Static("no customer chosen", id="order-customer")
+            yield Static("no customer chosen", id="order-customer", markup=False)
             yield Label("Items (optional ones can be chosen with space)")
-            yield Static(id="order-fixed")
-            yield SelectionList(*[(f"{i.position}: {i.offer.public_title} "
-                                   f"{display.money(i.offer.price, i.offer.currency)}", i.position, i.default_selected)
+            yield Static(id="order-fixed", markup=False)
+            yield SelectionList(*[(display.plain(f"{i.position}: {i.offer.public_title} "
+                                                 f"{display.money(i.offer.price, i.offer.currency)}"),
+                                   i.position, i.default_selected)
                                   for i in self.basket_items if i.option], id="order-options")
-            yield Static("", id="form-error")
+            yield Static("", id="form-error", markup=False)
             yield Static("ctrl+s place order · ctrl+n new customer · esc cancel", classes="form-hint")
 
     def on_mount(self) -> None:
@@ -441,9 +446,9 @@ class PlaceOrderModal(Guarded, ModalScreen[OrderResult | None]):
         if event.value.strip():
             for customer in search_customers(self.app.client.contract_company_id, event.value, limit=8):
                 self.found[str(customer.id)] = customer
-                options.add_option(Option(f"{customer.customer_number}  {customer.email}  "
-                                          f"{customer.first_name} {customer.last_name}  {customer.status}",
-                                          id=str(customer.id)))
+                options.add_option(Option(display.plain(f"{customer.customer_number}  {customer.email}  "
+                                                        f"{customer.first_name} {customer.last_name}  "
+                                                        f"{customer.status}"), id=str(customer.id)))
             if options.option_count:
                 options.highlighted = 0
 

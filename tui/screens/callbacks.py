@@ -72,7 +72,7 @@ class CallbackLogScreen(Resending, BackofficeScreen):
         self.range = "any"
 
     def body(self) -> ComposeResult:
-        yield Static(id="log-filters", classes="filters")
+        yield Static(id="log-filters", classes="filters", markup=False)  # shows the typed entity type
         yield PagedTable([Column("at", "When", 19), Column("result", "Result", 9), Column("entity", "Entity type", 20),
                           Column("type", "Callback", 9), Column("id", "Entity ID", 10), Column("try", "Try", 4),
                           Column("final", "Final", 5), Column("ms", "ms", 6), Column("trigger", "Trigger", 9),
@@ -163,7 +163,7 @@ class LogFilterForm(FormModal):
                         placeholder="CROSS_CLIENT_ORDER")
         yield Label("Connection")
         connections = list_connections(self.app.client, direction="OUT", limit=200)
-        yield Select([("any connection", 0)] + [(f"#{c.id} to {c.target.name} ({c.status})", c.id)
+        yield Select([("any connection", 0)] + [(display.plain(f"#{c.id} to {c.target.name} ({c.status})"), c.id)
                                                 for c in connections],
                      value=self.log.connection_id or 0, allow_blank=False, id="log-connection")
         yield Label("Time range")
@@ -203,14 +203,20 @@ class AttemptDetail(Resending, Guarded, ModalScreen[None]):
         result = "[green]success[/]" if a.success else "[red]failure[/]"
         with VerticalScroll(classes="dialog attempt"):
             yield Static(f"Callback attempt #{a.id} (callback #{a.callback_id})", classes="form-title")
-            yield Static("\n".join([
-                f"Result     {result}, HTTP {a.http_status if a.http_status is not None else '-'}",
-                f"Entity     {a.entity_type} {a.callback_type} {a.entity_id}",
-                f"Try        {a.try_number}{' (final try)' if a.final_try else ''} · trigger {a.trigger}",
-                f"When       {a.created_at:%Y-%m-%d %H:%M:%S} · duration {a.duration_ms} ms",
-                f"URL        {a.url or '-'} · connection #{a.connection_id}",
-                f"Error      {(a.error_kind + ': ') if a.error_kind else ''}{a.error_message or '-'}",
-            ]), markup=True)
+            # Markup only in the template; the URL and the error (the receiver's words) go in literally.
+            yield Static(display.markup(
+                f"Result     {result}, HTTP $http\n"
+                "Entity     $entity_type $callback_type $entity_id\n"
+                "Try        $number$final · trigger $trigger\n"
+                "When       $when · duration $ms ms\n"
+                "URL        $url · connection #$connection\n"
+                "Error      $error",
+                http=a.http_status if a.http_status is not None else "-", entity_type=a.entity_type,
+                callback_type=a.callback_type, entity_id=a.entity_id, number=a.try_number,
+                final=" (final try)" if a.final_try else "", trigger=a.trigger,
+                when=f"{a.created_at:%Y-%m-%d %H:%M:%S}", ms=a.duration_ms, url=a.url or "-",
+                connection=a.connection_id,
+                error=f"{(a.error_kind + ': ') if a.error_kind else ''}{a.error_message or '-'}"))
             yield Label("Request headers")
             yield Static("\n".join(f"{k}: {v}" for k, v in sorted(headers.items())) or "(none recorded)",
                          classes="code", markup=False)

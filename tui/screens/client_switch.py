@@ -9,6 +9,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from storage.tenancy import list_clients
+from tui import display
 
 
 class ClientSwitcher(ModalScreen[str | None]):
@@ -40,8 +41,8 @@ class ClientSwitcher(ModalScreen[str | None]):
         page = list_clients(search=text, limit=100)
         for client in page:
             marker = "* " if client.company_id == self.current else "  "
-            options.add_option(Option(f"{marker}{client.company_id}  {client.name}  "
-                                      f"({client.contract_company.name})", id=client.company_id))
+            options.add_option(Option(display.plain(f"{marker}{client.company_id}  {client.name}  "
+                                                    f"({client.contract_company.name})"), id=client.company_id))
         if page.has_more:
             options.add_option(Option("... more: type to narrow the list", id="_more", disabled=True))
         if options.option_count:

@@ -146,7 +146,8 @@ class ConnectionActions:
 
     def action_edit(self) -> None:
         self.app.push_screen(ConnectionForm(self.connection),
-                             lambda saved: saved and self.app.notify("Connection settings saved", title="Done"))
+                             lambda saved: saved and self.app.notify("Connection settings saved", title="Done",
+                                                                     markup=False))
 
     def action_test_callback(self) -> None:
         self._send_test(self.connection.id)
@@ -240,14 +241,14 @@ class ConnectionsScreen(ConnectionActions, BackofficeScreen):
         def created(conn: Connection | None) -> None:
             if conn is not None:
                 self.app.notify(f"Invitation #{conn.id} sent to {conn.target.name} ({conn.target.contact_email})",
-                                title="Connection created")
+                                title="Connection created", markup=False)
 
         self.app.push_screen(ConnectionForm(None), created)
 
     def action_accept_code(self) -> None:
         self.app.push_screen(AcceptCodeForm(),
                              lambda c: c and self.app.notify(f"Connection #{c.id} with {c.source.name} is ACTIVE",
-                                                             title="Invitation accepted"))
+                                                             title="Invitation accepted", markup=False))
 
 
 class ConnectionForm(FormModal):
@@ -392,33 +393,36 @@ class ConnectionDetailScreen(ConnectionActions, DetailScreen):
         c = self._connection
         mine = side(c, self.client)
         other = partner(c, self.client)
+        # Markup only in the templates; names, e-mails and the URL go in as $values, literally.
         lines = [
-            f"[b]Connection #{c.id}[/b]  "
+            "[b]Connection #$id[/b]  "
             + ("outgoing: you are the source" if mine == "SOURCE" else "incoming: you are the target"),
-            f"Source   {c.source.name} ({c.source.company_id}) · {c.source.contract_company.name}",
-            f"Target   {c.target.name} ({c.target.company_id}) · {c.target.contract_company.name}",
-            f"Partner  {other.name} <{other.contact_email}>",
-            f"Status   [{display.STATUS_STYLE.get(c.status, '')}]{c.status}[/]"
-            + (f" (blocked by {c.blocked_by.lower()})" if c.blocked_by else ""),
-            f"Access to offers  {display.yes_no(c.access_to_offers)}",
-            f"Created  {display.when(c.created_at)} · changed {display.when(c.changed_at)}"
-            + (f" · answered {display.when(c.answered_at)}" if c.answered_at else ""),
+            "Source   $source ($source_id) · $source_company",
+            "Target   $target ($target_id) · $target_company",
+            "Partner  $partner <$partner_email>",
+            "Status   " + display.status_markup(c.status) + (" (blocked by $blocked_by)" if c.blocked_by else ""),
+            "Access to offers  $access",
+            "Created  $created · changed $changed" + (" · answered $answered" if c.answered_at else ""),
         ]
         if c.status == "INVITED":
-            lines.append(f"Invitation expires {display.when(c.invitation_expires_at)}")
-        self.query_one("#connection-info", Static).update("\n".join(lines))
+            lines.append("Invitation expires $expires")
+        self.query_one("#connection-info", Static).update(display.markup(
+            "\n".join(lines), id=c.id, source=c.source.name, source_id=c.source.company_id,
+            source_company=c.source.contract_company.name, target=c.target.name, target_id=c.target.company_id,
+            target_company=c.target.contract_company.name, partner=other.name, partner_email=other.contact_email,
+            status=c.status, blocked_by=(c.blocked_by or "").lower(), access=display.yes_no(c.access_to_offers),
+            created=display.when(c.created_at), changed=display.when(c.changed_at),
+            answered=display.when(c.answered_at), expires=display.when(c.invitation_expires_at)))
         headers = ", ".join(k for k, _ in ops.headers_of(c)) or "-"
         if mine == "SOURCE":
             secret = c.signing_secret if self.revealed else c.signing_secret[:6] + "•" * 12 + "  (x shows)"
         else:
             secret = "only the source sees the secret"
         auth = {"NONE": "none", "BASIC": f"basic auth, user {c.basic_user}", "HEADERS": f"headers: {headers}"}
-        self.query_one("#connection-callback", Static).update("\n".join([
-            "[b]Callback settings[/b]",
-            f"URL     {c.callback_url or '- (not used within one contract company)'}",
-            f"Auth    {auth.get(c.auth_type, c.auth_type)}",
-            f"Secret  {secret}",
-        ]))
+        self.query_one("#connection-callback", Static).update(display.markup(
+            "[b]Callback settings[/b]\nURL     $url\nAuth    $auth\nSecret  $secret",
+            url=c.callback_url or "- (not used within one contract company)",
+            auth=auth.get(c.auth_type, c.auth_type), secret=secret))
 
     def allowed(self, action: str) -> bool | None:
         if action == "reveal":

@@ -115,7 +115,8 @@ class CustomersScreen(BackofficeScreen):
     def action_new(self) -> None:
         def created(customer: Customer | None) -> None:
             if customer is not None:
-                self.app.notify(f"Customer {customer.customer_number} {customer.email} created", title="Created")
+                self.app.notify(f"Customer {customer.customer_number} {customer.email} created", title="Created",
+                                markup=False)
 
         self.app.push_screen(CustomerForm(), created)
 
@@ -190,7 +191,8 @@ class CustomerDetailScreen(DetailScreen):
         self.title = f"Customer {number}"
         self._seen = None  # reload when shown, even if the data did not change
         if self.is_mounted:
-            self.query_one("#customer-info", Static).update(f"[b]Customer {number}[/b]")
+            self.query_one("#customer-info", Static).update(display.markup("[b]Customer $number[/b]",
+                                                                           number=number))
             for table in self.query(PagedTable):
                 table.clear()
                 table.items = {}
@@ -269,10 +271,11 @@ class CustomerDetailScreen(DetailScreen):
             self.app.pop_screen()
             return
         c = self.customer
-        self.query_one("#customer-info", Static).update(
-            f"[b]Customer {c.customer_number}[/b]  {c.first_name} {c.last_name} <{c.email}>  "
-            f"language {c.language} · [{display.STATUS_STYLE.get(c.status, '')}]{c.status}[/] · registered "
-            f"{display.when(c.registration_date)} · contract company {c.contract_company.name}")
+        self.query_one("#customer-info", Static).update(display.markup(
+            "[b]Customer $number[/b]  $first $last <$email>  language $language · "
+            + display.status_markup(c.status) + " · registered $registered · contract company $company",
+            number=c.customer_number, first=c.first_name, last=c.last_name, email=c.email, language=c.language,
+            status=c.status, registered=display.when(c.registration_date), company=c.contract_company.name))
         for table in self.query(PagedTable):  # the tabs built so far; the others load when built
             table.load()
 
@@ -299,6 +302,6 @@ class CustomerDetailScreen(DetailScreen):
         def redeemed(sub) -> None:
             if sub is not None:
                 self.app.notify(f"Subscription #{sub.id} ({sub.subscription_type}) created for customer "
-                                f"{self.number}", title="Voucher redeemed")
+                                f"{self.number}", title="Voucher redeemed", markup=False)
 
         self.app.push_screen(RedeemForm(self.customer), redeemed)

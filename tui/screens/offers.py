@@ -162,7 +162,8 @@ class OffersScreen(BackofficeScreen):
 
     def _saved(self, offer: Offer | None) -> None:
         if offer is not None:
-            self.app.notify(f"{offer.plenigo_offer_id} {offer.internal_title} saved", title="Offer saved")
+            self.app.notify(f"{offer.plenigo_offer_id} {offer.internal_title} saved", title="Offer saved",
+                            markup=False)
 
     def action_archive(self) -> None:
         offer = self.offer
@@ -191,8 +192,8 @@ class TargetsField(Vertical):
                        bool(self.offer and self.offer.cross_client), id="cross-client")
         yield Label("Share with (ACTIVE outgoing connections with access to offers; space toggles)")
         candidates = share_candidates(self.client)
-        yield SelectionList(*[(f"{t.name} ({t.company_id})", t.company_id, t.id in current) for t in candidates],
-                            id="share-targets")
+        yield SelectionList(*[(display.plain(f"{t.name} ({t.company_id})"), t.company_id, t.id in current)
+                              for t in candidates], id="share-targets")
         if not candidates:
             yield Label("No target yet: an ACTIVE connection with access to offers is needed.", classes="hint")
 

@@ -153,17 +153,17 @@ class SettingsScreen(BackofficeScreen):
     def _show_mail(self) -> None:
         app = self.app
         mail = app.config.section("mail")
-        lines = ["[b]Mail transport[/b] (config file section [mail])"]
-        if not mail:
-            lines.append("  not configured: the mailer's defaults apply")
-        for key, value in sorted(mail.items()):
-            shown = "********" if any(w in key.lower() for w in SECRET_WORDS) and value else value
-            lines.append(f"  {key} = {shown}")
-        lines += ["", "[b]Outbox worker[/b]", f"  {app.worker_status}",
-                  "", "[b]HTTP API[/b]", f"  {app.api_status}",
-                  "", f"[b]Config file[/b]  {app.config.path or '(none: defaults)'}",
-                  f"[b]Operator[/b]  {app.actor.name}" + ("  (read-only session)" if app.readonly else "")]
-        self.query_one("#mail-info", Static).update("\n".join(lines))
+        settings = [f"  {key} = {'********' if any(w in key.lower() for w in SECRET_WORDS) and value else value}"
+                    for key, value in sorted(mail.items())]
+        # Markup only in the template: config values, the API's error and the operator go in as $values.
+        lines = ["[b]Mail transport[/b] (config file section \\[mail])", "$settings",
+                 "", "[b]Outbox worker[/b]", "  $worker", "", "[b]HTTP API[/b]", "  $api",
+                 "", "[b]Config file[/b]  $path",
+                 "[b]Operator[/b]  $operator" + ("  (read-only session)" if app.readonly else "")]
+        self.query_one("#mail-info", Static).update(display.markup(
+            "\n".join(lines), settings="\n".join(settings) or "  not configured: the mailer's defaults apply",
+            worker=app.worker_status, api=app.api_status, path=app.config.path or "(none: defaults)",
+            operator=app.actor.name))
 
     def on_mount(self) -> None:
         self._table("companies").focus()
@@ -267,7 +267,7 @@ class ClientForm(FormModal):
     def fields(self) -> ComposeResult:
         yield Label("Contract company")
         companies = list_contract_companies(limit=500)
-        yield Select([(c.name, c.id) for c in companies], id="f-contractCompanyId",
+        yield Select([(display.plain(c.name), c.id) for c in companies], id="f-contractCompanyId",
                      value=companies.items[0].id if companies.items else Select.BLANK,
                      allow_blank=not companies.items)
         yield FormField("Company ID (20 upper-case letters or digits)", "companyId", max_length=20,

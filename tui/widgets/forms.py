@@ -71,7 +71,7 @@ class FormField(Vertical):
         yield Input(self.initial, placeholder=self.placeholder, validators=self.rules,
                     password=self.password, restrict=self.restrict, max_length=self.max_length,
                     validate_on=["changed"], id=f"{self.id}-input")
-        yield Static("", classes="field-error")
+        yield Static("", classes="field-error", markup=False)  # errors may quote what was typed
 
     @property
     def input(self) -> Input:
@@ -105,9 +105,9 @@ class FormModal(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form", can_focus=False):
-            yield Static(self.TITLE, classes="form-title")
+            yield Static(self.TITLE, classes="form-title", markup=False)  # may name a customer, an offer
             yield from self.fields()
-            yield Static("", id="form-error")
+            yield Static("", id="form-error", markup=False)
             yield Static("ctrl+s save · tab next field · esc cancel", classes="form-hint")
 
     def fields(self) -> ComposeResult:
@@ -148,6 +148,6 @@ class FormModal(ModalScreen):
                 field.show_error(error.error)
                 first = first or field
         self.query_one("#form-error", Static).update(f"Refused ({exc.code}): {exc.message}")
-        self.app.notify(exc.message, title=f"Refused: error {exc.code}", severity="error")
+        self.app.notify(exc.message, title=f"Refused: error {exc.code}", severity="error", markup=False)
         if first is not None:
             first.input.focus()

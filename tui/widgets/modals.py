@@ -1,4 +1,8 @@
-"""Small modals: confirm a step, show a result once, show the keys of a screen."""
+"""Small modals: confirm a step, show a result once, show the keys of a screen.
+
+Titles, questions and bodies name user data (customers, clients, offers, tokens): they are shown
+as literal text, never read as markup.
+"""
 from __future__ import annotations
 
 from rich.text import Text
@@ -7,6 +11,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
+
+from tui import display
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -26,8 +32,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.title_text, classes="form-title")
-            yield Static(self.question, classes="dialog-body")
+            yield Static(self.title_text, classes="form-title", markup=False)
+            yield Static(self.question, classes="dialog-body", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error" if self.danger else "primary")
                 yield Button("No (n)", id="no")
@@ -57,8 +63,8 @@ class InfoModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
-            yield Static(self.title_text, classes="form-title")
-            yield Static(self.body, classes="dialog-body", id="info-body")
+            yield Static(self.title_text, classes="form-title", markup=False)
+            yield Static(self.body, classes="dialog-body", id="info-body", markup=False)
             yield Static("enter/esc close", classes="form-hint")
 
     def action_close(self) -> None:
@@ -78,8 +84,8 @@ class HelpModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
-            yield Static(f"Help: {self.title_text}", classes="form-title")
-            yield Static(self.about, classes="dialog-body")
+            yield Static(f"Help: {self.title_text}", classes="form-title", markup=False)
+            yield Static(self.about, classes="dialog-body", markup=False)  # "[ and ] switch tabs"
             yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
             yield Static("esc close · ctrl+p or : for every command", classes="form-hint")
 
@@ -87,7 +93,7 @@ class HelpModal(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns("key", "action", "what it does")
         for row in self.rows:
-            table.add_row(*row)
+            table.add_row(*(display.cell(value) for value in row))
         table.focus()
 
     def action_close(self) -> None:

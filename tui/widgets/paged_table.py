@@ -24,6 +24,7 @@ from textual.render import measure
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from tui import display
 from tui.messages import PageLoaded
 
 # Every list reads through this one long-lived thread: its database connection (and SQLite's page
@@ -230,8 +231,8 @@ class PagedTable(DataTable):
             return  # an answer to a request that was replaced by a newer one
         self.loaded_seq = message.seq
         if message.error:
-            self.border_subtitle = message.error
-            self.app.notify(message.error, title="Could not load the list", severity="error")
+            self.border_subtitle = display.plain(message.error)
+            self.app.notify(message.error, title="Could not load the list", severity="error", markup=False)
             return
         self.page = message.page
         self._fill()
@@ -251,7 +252,8 @@ class PagedTable(DataTable):
         for item in self.page.items:
             row = self.cells(item)
             if self._visible(item, row):
-                rows.append((str(item.id), item, row))
+                # Cells hold user data: a str becomes literal text, never markup.
+                rows.append((str(item.id), item, [display.cell(value) for value in row]))
         keys = [key for key, _, _ in rows]
         with self.app.batch_update():
             if keys == list(self.items):
@@ -281,7 +283,7 @@ class PagedTable(DataTable):
         arrows = ("< " if page.has_previous else "") + ("more >" if page.has_more else "")
         if self.filter_text:
             text += f" · filter '{self.filter_text}'"
-        self.border_subtitle = f"{text}  {arrows}".strip()
+        self.border_subtitle = display.plain(f"{text}  {arrows}".strip())  # the filter is typed text
 
     # -- selection -----------------------------------------------------------------------
     @property
