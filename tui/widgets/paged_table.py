@@ -97,6 +97,7 @@ class PagedTable(DataTable):
         self._seq = 0
         self.loaded_seq = 0
         self._look: tuple | None = None
+        self._drawing: tuple | None = None  # the settings cells are drawn with, during a repaint
 
     def _current_look(self) -> tuple:
         """Every style the rendered cells depend on: the table's and each component class's."""
@@ -132,7 +133,10 @@ class PagedTable(DataTable):
         the text's segments cropped or padded to the column, the cell padding either side, the
         table's styles laid over them, cached under DataTable's own key.
         """
-        if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns:
+        # The table's settings, read once per repaint: reactive attributes cost a few microseconds
+        # each, and a page asks for them for each of its few hundred cells.
+        fixed_rows, fixed_columns, pad, show_cursor, fg_css, bg_css = self._drawing or self._drawing_settings()
+        if row_index < 0 or column_index < 0 or fixed_rows or fixed_columns:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
@@ -141,7 +145,6 @@ class PagedTable(DataTable):
         lines = self._cell_render_cache.get(cache_key)
         if lines is not None:
             return lines
-        pad = self.cell_padding
         row = self.rows.get(row_key)
         cell = self._get_row_renderables(row_index).cells[column_index] if row is not None else None
         if (row is None or row.height != 1 or width < 2 * pad or not isinstance(cell, Text)
@@ -149,8 +152,7 @@ class PagedTable(DataTable):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         base_style += _cell_meta(row_index, column_index)
         component_style, post_style = self._get_styles_to_render_cell(
-            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
-            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+            False, False, False, hover, cursor, show_cursor, self._show_hover_cursor, fg_css, bg_css)
         console = self.app.console
         if not cell.spans and not cell.style:
             segments = [Segment(cell.plain)]  # what Rich renders for unstyled text
@@ -165,6 +167,39 @@ class PagedTable(DataTable):
                                           post_style=console.get_style(post_style)))]
         self._cell_render_cache[cache_key] = lines
         return lines
+
+    def _drawing_settings(self) -> tuple:
+        return (self.fixed_rows, self.fixed_columns, self.cell_padding, self.show_cursor,
+                self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+
+    def render_lines(self, crop):
+        self._drawing = self._drawing_settings()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._drawing = None
+
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        """DataTable's row style, with the component styles looked up once per repaint.
+
+        DataTable builds the zebra and header styles anew for every line it draws (a new styles
+        object, merged, then its Rich style through the ancestors' backgrounds). They are kept in
+        the widget's own Rich-style cache, which Textual clears on every repaint and restyle.
+        """
+        if row_index == -1:
+            name = "datatable--header"
+        elif row_index < self.fixed_rows:
+            name = "datatable--fixed"
+        elif self.zebra_stripes:
+            name = "datatable--odd-row" if row_index % 2 else "datatable--even-row"
+        else:
+            return base_style
+        key = ("paged-table row style", name)
+        cached = self._rich_style_cache.get(key)
+        if cached is None:
+            style = self.get_component_styles(name).rich_style
+            cached = self._rich_style_cache[key] = (style, style)
+        return cached[0]
 
     def _update_dimensions(self, new_rows) -> None:
         """Measure the new rows' cells only for the columns whose width follows their content.
