@@ -33,6 +33,7 @@ from tui.screens.settings import SettingsScreen
 from tui.widgets.modals import HelpModal
 
 DEFAULT_THEME = "textual-dark"
+CONFIG_WARNING_SECONDS = 20  # a problem with the config stays on screen long enough to be read
 PREPARE_AFTER = 0.3  # seconds after start before the other screens are built in the background
 PREPARE_EVERY = 0.05  # pause between two of them, for keys pressed meanwhile
 
@@ -93,7 +94,7 @@ class Backoffice(App):
         self._apply_theme()
         self._apply_keymap()
         for warning in self._warnings:
-            self.notify(warning, severity="warning", markup=False)
+            self.notify(warning, severity="warning", markup=False, timeout=CONFIG_WARNING_SECONDS)
         self._show_client()
         # The API first: the worker's first callbacks may go to the sample merchant it serves.
         if self.api_address:
@@ -182,7 +183,8 @@ class Backoffice(App):
         else:
             self.theme = DEFAULT_THEME
             self.notify(f"Unknown theme {theme!r}; using {DEFAULT_THEME}. Known: "
-                        f"{', '.join(sorted(self.available_themes))}", severity="warning", markup=False)
+                        f"{', '.join(sorted(self.available_themes))}", severity="warning", markup=False,
+                        timeout=CONFIG_WARNING_SECONDS)
 
     def _apply_keymap(self) -> None:
         keys = {str(k): str(v) for k, v in self.config.section("keys").items() if isinstance(v, str)}
