@@ -202,3 +202,20 @@ async def test_screens_built_ahead_show_current_data(sqlite_db):
         await switch_client(pilot, world.TARGET_ID)
         await keys(pilot, "4")
         assert [row[1] for row in cells(pilot, "#customers")] == ["buyer2@example.org"]
+
+
+async def test_basket_editor_opened_and_left_unchanged_asks_nothing(sqlite_db):
+    """Opening a saved basket fills its fields; that is no edit, so escape goes straight back.
+    A real edit still asks before it is dropped."""
+    world.shop()
+    app = backoffice(world.TARGET_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await keys(pilot, "3", "e")
+        assert app.screen.__class__.__name__ == "BasketEditor"
+        await keys(pilot, "escape")
+        assert app.screen.__class__.__name__ == "BasketsScreen"
+        await keys(pilot, "e")
+        await type_text(pilot, "X")
+        await keys(pilot, "escape")
+        assert app.screen.__class__.__name__ == "ConfirmModal"

@@ -181,6 +181,7 @@ class BasketEditor(DetailScreen):
         self.basket_id = basket_id
         self.items: list[EditorItem] = []
         self.dirty = False
+        self._loaded: dict[str | None, str] = {}
         self.title = "New basket" if basket_id is None else f"Basket #{basket_id}"
 
     def body(self) -> ComposeResult:
@@ -206,6 +207,8 @@ class BasketEditor(DetailScreen):
             self.items = [EditorItem(i.offer, i.option, i.default_selected) for i in basket_items(basket)]
         self._show_items()
         self.dirty = False
+        # The titles as loaded: filling the fields posts Input.Changed after this, which is no edit.
+        self._loaded = {field.id: field.value for field in self.query(Input)}
         self.query_one("#f-internalTitle-input").focus()
 
     def reload(self) -> None:
@@ -259,7 +262,8 @@ class BasketEditor(DetailScreen):
         return True
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.dirty = True
+        if event.value != self._loaded.get(event.input.id):
+            self.dirty = True
 
     def action_add(self) -> None:
         def picked(offer: Offer | None) -> None:
