@@ -31,3 +31,18 @@ async def test_unknown_theme_falls_back_with_a_warning(sqlite_db):
         await settle(pilot)
         assert app.theme == "textual-dark"
         assert any("Unknown theme 'no-such-theme'" in message for message in shown)
+
+
+async def test_quitting_while_screens_are_built_ahead_ends_cleanly(sqlite_db):
+    """Quitting at any moment of the background building ends the app without an error: a screen
+    in the middle of being mounted is finished first."""
+    import asyncio
+
+    world.companies()
+    for delay in (0, 0.3, 0.31, 0.33, 0.36, 0.45, 0.7):
+        app = backoffice(world.SOURCE_ID, prepare_screens=True)
+        async with app.run_test(size=SIZE):
+            await asyncio.sleep(delay)
+            app.exit(None)  # what ctrl+q does
+            await asyncio.sleep(0.3)
+        assert app.return_code in (None, 0)

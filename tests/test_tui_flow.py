@@ -181,7 +181,7 @@ async def test_screens_built_ahead_show_current_data(sqlite_db):
     w = world.companies()
     world.customer(w.north, 1)
     world.customer(w.south, 2)
-    app = backoffice(world.SOURCE_ID)
+    app = backoffice(world.SOURCE_ID, prepare_screens=True)
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(100):
             await settle(pilot, 1)

@@ -14,6 +14,9 @@ def backoffice(client: str | None = None, **kwargs) -> Backoffice:
     kwargs.setdefault("operator", "tester")
     kwargs.setdefault("start_worker", False)
     kwargs.setdefault("poll_seconds", 0)
+    # The test harness takes the app down at any moment, not through exit(), which waits for a
+    # screen being built ahead; the tests of that building ask for it (prepare_screens=True).
+    kwargs.setdefault("prepare_screens", False)
     return Backoffice(client=client, **kwargs)
 
 

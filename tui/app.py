@@ -7,6 +7,7 @@ commands and the help modal.
 """
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 from functools import partial
@@ -88,6 +89,8 @@ class Backoffice(App):
         self.screens_prepared = False  # every mode's screen is built (see _prepare_next_screen)
         self._prepared: set[Screen] = set()
         self._hold_frames = True  # see switch_mode
+        self._building: asyncio.Future | None = None  # a screen being built ahead (see exit)
+        self._quitting = False
 
     # -- start and stop ---------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -123,27 +126,53 @@ class Backoffice(App):
         digit then only shows a screen that is ready; its lists reload when shown if the client or
         the data changed since (`reload_if_stale`).
         """
+        if not self.is_running or self._exit or self._closing or self._quitting:
+            return  # the app is shutting down: its screen stacks are being emptied
         for mode in self.MODES:
             if mode not in self._screen_stacks:
                 break
         else:
             # Then what the mode screens build ahead (the customer detail), one per step.
             for stack in self._screen_stacks.values():
-                prepare = getattr(stack[0], "prepare", None)
+                prepare = getattr(stack[0], "prepare", None) if stack else None
                 if prepare is not None and stack[0] not in self._prepared:
                     self._prepared.add(stack[0])
-                    prepare()
+                    self._track_build(prepare())
                     self.set_timer(PREPARE_EVERY, self._prepare_next_screen)
                     return
             self.screens_prepared = True
             self._freeze_startup_objects()
             return
-        screen, _ = self._get_screen(self.MODES[mode]())
+        screen, mounted = self._get_screen(self.MODES[mode]())
         self._load_screen_css(screen)
         screen._screen_resized(self.size)
         self._screen_stacks[mode] = [screen]
-        screen.call_after_refresh(getattr(screen, "reload_if_stale", lambda: None))
+        self._track_build(mounted, then=getattr(screen, "reload_if_stale", None))
         self.set_timer(PREPARE_EVERY, self._prepare_next_screen)
+
+    def _track_build(self, mounted, then=None) -> None:
+        """Remember the screen being built in the background until all its widgets are mounted,
+        then call `then` (the screen's first load)."""
+        if mounted is None:
+            return
+
+        async def built() -> None:
+            await mounted
+            if then is not None and not self._quitting:
+                then()
+
+        self._building = asyncio.ensure_future(built())
+
+    def exit(self, result: Any = None, return_code: int = 0, message: Any = None) -> None:
+        """Quit; if a screen is being built in the background, once it is mounted (a few tens
+        of milliseconds): taking a screen down in the middle of mounting it makes Textual's Header
+        look for its title after it is gone, and quitting would end with a traceback."""
+        self._quitting = True  # no further screen is built ahead
+        building = self._building
+        if building is not None and not building.done():
+            building.add_done_callback(lambda _: App.exit(self, result, return_code, message))
+            return
+        super().exit(result, return_code, message)
 
     def switch_mode(self, mode: str):
         # Textual holds every frame for 50 ms after a mode switch, to hide a screen that is still

@@ -104,13 +104,16 @@ class CustomersScreen(BackofficeScreen):
             self.app.install_screen(self._detail, name=f"customer-detail-{id(self)}")
         return self._detail
 
-    def prepare(self) -> None:
-        """Build the detail screen ahead, unseen (the app calls this when idle after start)."""
+    def prepare(self):
+        """Build the detail screen ahead, unseen (the app calls this when idle after start);
+        returns what to await for its widgets to be mounted."""
         detail = self._detail_screen()
-        if not detail.is_running:
-            self.app._get_screen(detail)
-            self.app._load_screen_css(detail)
-            detail._screen_resized(self.app.size)
+        if detail.is_running:
+            return None
+        _, mounted = self.app._get_screen(detail)
+        self.app._load_screen_css(detail)
+        detail._screen_resized(self.app.size)
+        return mounted
 
     def action_new(self) -> None:
         def created(customer: Customer | None) -> None:
