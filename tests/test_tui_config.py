@@ -46,3 +46,19 @@ async def test_quitting_while_screens_are_built_ahead_ends_cleanly(sqlite_db):
             app.exit(None)  # what ctrl+q does
             await asyncio.sleep(0.3)
         assert app.return_code in (None, 0)
+
+
+async def test_quitting_waits_for_a_screen_being_built_at_most_a_second(sqlite_db):
+    import asyncio
+
+    from tui.app import QUIT_WAIT
+
+    world.companies()
+    app = backoffice(world.SOURCE_ID)
+    async with app.run_test(size=SIZE):
+        app._building = asyncio.get_running_loop().create_future()  # a build that never ends
+        app.exit(None)
+        await asyncio.sleep(QUIT_WAIT / 2)
+        assert not app._exit  # still waiting for the build
+        await asyncio.sleep(QUIT_WAIT)
+        assert app._exit  # then quits anyway

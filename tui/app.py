@@ -35,6 +35,7 @@ from tui.widgets.modals import HelpModal
 
 DEFAULT_THEME = "textual-dark"
 CONFIG_WARNING_SECONDS = 20  # a problem with the config stays on screen long enough to be read
+QUIT_WAIT = 1.0  # the longest quitting waits for a screen being built ahead
 PREPARE_AFTER = 0.3  # seconds after start before the other screens are built in the background
 PREPARE_EVERY = 0.05  # pause between two of them, for keys pressed meanwhile
 
@@ -170,7 +171,12 @@ class Backoffice(App):
         self._quitting = True  # no further screen is built ahead
         building = self._building
         if building is not None and not building.done():
-            building.add_done_callback(lambda _: App.exit(self, result, return_code, message))
+            def quit_now(*_) -> None:
+                if not self._exit:
+                    App.exit(self, result, return_code, message)
+
+            building.add_done_callback(quit_now)
+            self.set_timer(QUIT_WAIT, quit_now)  # never wait longer than this
             return
         super().exit(result, return_code, message)
 
