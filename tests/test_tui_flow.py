@@ -219,3 +219,17 @@ async def test_basket_editor_opened_and_left_unchanged_asks_nothing(sqlite_db):
         await type_text(pilot, "X")
         await keys(pilot, "escape")
         assert app.screen.__class__.__name__ == "ConfirmModal"
+
+
+async def test_offer_picker_adds_the_offer_chosen_on_the_list(sqlite_db):
+    """Enter in the search line or on the list (after down) adds the highlighted offer, as the
+    client switcher acts on the client chosen either way."""
+    s = world.shop()
+    app = backoffice(world.TARGET_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await keys(pilot, "3", "n", "tab", "tab", "a")  # past the two title fields to the items
+        assert app.screen.__class__.__name__ == "OfferPicker"
+        await keys(pilot, "down", "enter")
+        assert app.screen.__class__.__name__ == "BasketEditor"
+        assert [item.offer.id for item in app.screen.items] == [s.own.id]

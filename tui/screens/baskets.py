@@ -39,7 +39,7 @@ from tui.screens.base import BackofficeScreen, DetailScreen, Guarded
 from tui.screens.customers import CustomerForm
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.forms import FormField, Rule
-from tui.widgets.modals import ConfirmModal, InfoModal
+from tui.widgets.modals import ConfirmModal, InfoModal, SearchPicker
 from tui.widgets.paged_table import Column, PagedTable
 
 
@@ -342,24 +342,19 @@ class BasketEditor(DetailScreen):
                                           yes="Drop changes", danger=True), answer)
 
 
-class OfferPicker(ModalScreen[Offer | None]):
+class OfferPicker(SearchPicker):
     """Own offers and external offers shared with the client, searchable; enter adds one."""
 
+    TITLE = "Add an offer to the basket"
+    PLACEHOLDER = "search titles"
+    HINT = "* external: a connected client's cross-client offer · enter add · esc cancel"
+    SEARCH_ID, LIST_ID = "offer-search", "offer-list"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="picker.cancel", tooltip="Add nothing"),
                 Binding("down", "focus_list", "List", show=False, id="picker.list", tooltip="Go to the list")]
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog switcher"):
-            yield Static("Add an offer to the basket", classes="form-title")
-            yield Input(placeholder="search titles", id="offer-search")
-            yield OptionList(id="offer-list")
-            yield Static("* external: a connected client's cross-client offer · enter add · esc cancel",
-                         classes="form-hint")
-
-    def on_mount(self) -> None:
+    def __init__(self) -> None:
+        super().__init__()
         self.offers: dict[str, Offer] = {}
-        self._fill("")
-        self.query_one(Input).focus()
 
     def _fill(self, text: str) -> None:
         client = self.app.client
@@ -381,22 +376,8 @@ class OfferPicker(ModalScreen[Offer | None]):
         if options.option_count:
             options.highlighted = 0
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self._fill(event.value)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        options = self.query_one(OptionList)
-        if options.highlighted is not None:
-            self.dismiss(self.offers[options.get_option_at_index(options.highlighted).id])
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.offers[event.option.id])
-
-    def action_focus_list(self) -> None:
-        self.query_one(OptionList).focus()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def value(self, option_id: str) -> Offer:
+        return self.offers[option_id]
 
 
 class PlaceOrderModal(Guarded, ModalScreen[OrderResult | None]):

@@ -1,4 +1,5 @@
-"""Small modals: confirm a step, show a result once, show the keys of a screen.
+"""Small modals: confirm a step, show a result once, show the keys of a screen, pick one of a
+searchable list.
 
 Titles, questions and bodies name user data (customers, clients, offers, tokens): they are shown
 as literal text, never read as markup.
@@ -10,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Static
+from textual.widgets import Button, DataTable, Input, OptionList, Static
 
 from tui import display
 
@@ -97,4 +98,53 @@ class HelpModal(ModalScreen[None]):
         table.focus()
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class SearchPicker(ModalScreen):
+    """A title, a search line and a list that follows it as you type. Enter (in the line or on
+    the list) returns what the highlighted option stands for, escape returns None; down goes to the
+    list. Subclasses fill the list for a search text (`_fill`, options with ids) and say what an id
+    stands for (`value`); their BINDINGS name `cancel` and `focus_list` with their own ids."""
+
+    TITLE = ""
+    PLACEHOLDER = ""
+    HINT = ""
+    SEARCH_ID = "picker-search"
+    LIST_ID = "picker-list"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog switcher"):
+            yield Static(self.TITLE, classes="form-title", markup=False)
+            yield Input(placeholder=self.PLACEHOLDER, id=self.SEARCH_ID)
+            yield OptionList(id=self.LIST_ID)
+            yield Static(self.HINT, classes="form-hint", markup=False)
+
+    def on_mount(self) -> None:
+        self._fill("")
+        self.query_one(Input).focus()
+
+    def _fill(self, text: str) -> None:
+        raise NotImplementedError
+
+    def value(self, option_id: str):
+        return option_id
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._fill(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is not None:
+            option = options.get_option_at_index(options.highlighted)
+            if not option.disabled:
+                self.dismiss(self.value(option.id))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.value(event.option.id))
+
+    def action_focus_list(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def action_cancel(self) -> None:
         self.dismiss(None)
