@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import random
 import statistics
 import sys
@@ -243,6 +244,18 @@ async def measure(rounds: int) -> tuple[list, list, list]:
 
     PagedTable._fill = filled
 
+    # Full garbage collections, and whether one ran while a measured step was under way (the user
+    # waiting) or while the user rested (tui/collector.py moves them there).
+    full: dict = {"start": None, "in_step": [], "at_rest": [], "step": False}
+
+    def collection(phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            full["start"] = time.perf_counter()
+        elif full["start"] is not None:
+            full["in_step" if full["step"] else "at_rest"].append((time.perf_counter() - full["start"]) * 1000)
+
     async def settle(done, timeout: float = 10.0) -> None:
         limit = time.perf_counter() + timeout
         while not done():
@@ -282,6 +295,7 @@ async def measure(rounds: int) -> tuple[list, list, list]:
             await pilot.pause()  # start from a quiet app
             getattr(done, "begin", lambda: None)()
             watch.update(done=done, at=None, rows=None)
+            full["step"] = True
             t0 = time.perf_counter()
             for key in keys:
                 app._driver.send_message(key_event(key))
@@ -289,6 +303,7 @@ async def measure(rounds: int) -> tuple[list, list, list]:
             rows = min(time.perf_counter(), watch["rows"] or float("inf"))
             await settle(lambda: watch["at"] is not None)
             watch["done"] = None
+            full["step"] = False
             if label:
                 to_rows.setdefault(label, []).append((rows - t0) * 1000)
                 to_screen.setdefault(label, []).append((watch["at"] - t0) * 1000)
@@ -302,14 +317,25 @@ async def measure(rounds: int) -> tuple[list, list, list]:
             if label:
                 by_pilot.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
 
+        gc.callbacks.append(collection)
         for _ in range(rounds):
             for step in steps(app):
                 await direct(*step)
+            # The user rests between rounds (the steps of one round follow each other at once).
+            await asyncio.sleep(app.collector.rest * 1.6)
+        gc.callbacks.remove(collection)
         for _ in range(rounds):
             for step in steps(app):
                 await piloted(*step)
     PagedTable._fill = fill
+    print(f"\nfull garbage collections during the key-to-screen rounds: {len(full['in_step'])} while a step was "
+          f"under way{_longest(full['in_step'])}, {len(full['at_rest'])} while the user rested"
+          f"{_longest(full['at_rest'])}", flush=True)
     return list(to_screen.items()), list(to_rows.items()), list(by_pilot.items())
+
+
+def _longest(pauses: list[float]) -> str:
+    return f" (longest {max(pauses):.0f} ms)" if pauses else ""
 
 
 def measure_queries(rounds: int) -> list[tuple[str, list[float]]]:

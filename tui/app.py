@@ -13,7 +13,7 @@ import os
 from functools import partial
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -22,6 +22,7 @@ from storage.audit import Actor
 from storage.config import Config
 from storage.models import Client
 from tui import display
+from tui.collector import RestingCollector
 from tui.messages import BackgroundDone, EventsPolled
 from tui.screens.base import MODE_TITLES
 from tui.screens.baskets import BasketsScreen
@@ -92,6 +93,7 @@ class Backoffice(App):
         self._hold_frames = True  # see switch_mode
         self._building: asyncio.Future | None = None  # a screen being built ahead (see exit)
         self._quitting = False
+        self.collector = RestingCollector()
 
     # -- start and stop ---------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -116,6 +118,13 @@ class Backoffice(App):
             self.set_timer(PREPARE_AFTER, self._prepare_next_screen)
         else:
             self.screens_prepared = True
+        if self.collector.start():
+            self.set_interval(self.collector.rest / 2, self.collector.tick)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self.collector.input()  # no full garbage collection while the user may be waiting
+        await super().on_event(event)
 
     def _prepare_next_screen(self) -> None:
         """Build one not yet shown mode's screen in the background, then schedule the next.
@@ -207,6 +216,7 @@ class Backoffice(App):
         gc.freeze()
 
     def on_unmount(self) -> None:
+        self.collector.stop()
         for handle in (self.worker_handle, self.api_handle):
             if handle is not None:
                 handle.stop()
