@@ -83,3 +83,39 @@ async def test_every_cell_is_drawn_as_datatable_draws_it(theme):
         # Left to DataTable: the header row, the tab and the right-aligned text (of "two\nlines" a
         # one-line row keeps the first line, which is drawn directly).
         assert drawn_by_datatable == (5 + 2) * 8
+
+
+async def test_stretch_column_fits_the_terminal(sqlite_db):
+    """The e-mail column of the customer list takes a wide terminal's spare width, gives width
+    back on a narrower one so the whole table fits, and keeps its own width where nothing fits."""
+    from textual.widgets.data_table import ColumnKey
+
+    from storage.customers import create_customer
+    from tests import world
+    from tests.tui_support import backoffice, keys, settle, table
+
+    w = world.companies()
+    create_customer(w.north, email="a.very.long.address.of.a.reader@nordpost-leser.example")
+    app = backoffice(world.SOURCE_ID)
+    async with app.run_test(size=(200, 30)) as pilot:
+        await settle(pilot)
+        await keys(pilot, "4")
+        customers = table(pilot, "#customers")
+        email = customers.columns[ColumnKey("email")]
+
+        def spare() -> int:  # the table's width left over after all columns (a scrollbar's kept free)
+            used = sum(column.get_render_width(customers) for column in customers.ordered_columns)
+            return customers.size.width - customers.styles.scrollbar_size_vertical - used
+
+        assert email.width > 36 and spare() == 0
+        assert "a.very.long.address.of.a.reader@nordpost-leser.example" in [
+            cell.plain for cell in customers.get_row_at(0)]
+        await pilot.resize_terminal(110, 30)
+        await settle(pilot)
+        assert 16 <= email.width < 36 and spare() == 0  # narrower, and nothing scrolls sideways
+        await pilot.resize_terminal(80, 30)
+        await settle(pilot)
+        assert email.width == 36 and spare() < 0  # too narrow for all columns: it scrolls, at full width
+        await pilot.resize_terminal(200, 30)
+        await settle(pilot)
+        assert email.width > 36 and spare() == 0

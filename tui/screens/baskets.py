@@ -63,7 +63,7 @@ class BasketsScreen(BackofficeScreen):
 
     def body(self) -> ComposeResult:
         table = PagedTable([Column("id", "#", 5), Column("internal", "Internal title", 24),
-                            Column("title", "Title", 34), Column("items", "Items", 40),
+                            Column("title", "Title", 34), Column("items", "Items", 40, stretch=True),
                             Column("status", "Status", 9), Column("changed", "Changed", 16)],
                            self._fetch, self._cells, empty="no baskets: n builds one", id="baskets")
         yield FilterBar(table)

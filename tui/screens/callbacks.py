@@ -76,7 +76,7 @@ class CallbackLogScreen(Resending, BackofficeScreen):
         yield PagedTable([Column("at", "When", 19), Column("result", "Result", 9), Column("entity", "Entity type", 20),
                           Column("type", "Callback", 9), Column("id", "Entity ID", 10), Column("try", "Try", 4),
                           Column("final", "Final", 5), Column("ms", "ms", 6), Column("trigger", "Trigger", 9),
-                          Column("conn", "Conn", 5), Column("error", "Error", 40)],
+                          Column("conn", "Conn", 5), Column("error", "Error", 40, stretch=True)],
                          self._fetch, self._cells, empty="no callback attempts", id="log")
 
     @property

@@ -188,7 +188,7 @@ class ConnectionsScreen(ConnectionActions, BackofficeScreen):
         table = PagedTable(
             [Column("id", "#", 5), Column("dir", "Direction", 9), Column("partner", "Partner", 22),
              Column("partner_id", "Company ID", 20), Column("status", "Status", 8),
-             Column("offers", "Offers", 6), Column("url", "Callback URL", 34),
+             Column("offers", "Offers", 6), Column("url", "Callback URL", 34, stretch=True),
              Column("created", "Created", 16), Column("changed", "Changed", 16)],
             self._fetch, self._cells, local_filter=True, empty="no connections yet: n invites a client",
             id="connections")
@@ -354,10 +354,11 @@ class ConnectionDetailScreen(ConnectionActions, DetailScreen):
             yield Static(id="connection-info", classes="panel")
             yield Static(id="connection-callback", classes="panel")
         yield PagedTable([Column("at", "When", 16), Column("actor", "Who", 22), Column("action", "Action", 14),
-                          Column("summary", "What changed", 80)], self._history, self._history_cells,
+                          Column("summary", "What changed", 80, stretch=True)], self._history, self._history_cells,
                          page_size=20, empty="no audit entries", id="audit")
         yield PagedTable([Column("at", "When", 16), Column("result", "Result", 9), Column("try", "Try", 4),
-                          Column("entity", "Entity", 26), Column("ms", "ms", 6), Column("error", "Error", 50)],
+                          Column("entity", "Entity", 26), Column("ms", "ms", 6),
+                          Column("error", "Error", 50, stretch=True)],
                          self._attempts, self._attempt_cells, page_size=20,
                          empty="no callbacks on this connection", id="recent-callbacks")
 

@@ -38,7 +38,7 @@ class CustomersScreen(BackofficeScreen):
 
     def body(self) -> ComposeResult:
         yield Input(placeholder="search by customer number, e-mail or name (prefix)", id="customer-search")
-        yield PagedTable([Column("number", "Customer ID", 12), Column("email", "E-mail", 36),
+        yield PagedTable([Column("number", "Customer ID", 12), Column("email", "E-mail", 36, stretch=True),
                           Column("first", "First name", 14), Column("last", "Last name", 16),
                           Column("lang", "Lang", 4), Column("status", "Status", 11),
                           Column("registered", "Registered", 16)],
@@ -218,16 +218,17 @@ class CustomerDetailScreen(DetailScreen):
             return PagedTable([Column("id", "#", 6), Column("offer", "Offer", 18), Column("type", "Type", 24),
                                Column("status", "Status", 8), Column("start", "Start", 16),
                                Column("term", "Term", 8), Column("price", "Price", 11),
-                               Column("partner", "Connected offer partner", 48)],
+                               Column("partner", "Connected offer partner", 48, stretch=True)],
                               self._subscriptions, self._subscription_cells, page_size=20,
                               empty="no subscriptions in this client", id="subscriptions-table")
         if tab == "orders":
-            return PagedTable([Column("id", "Order", 7), Column("date", "Date", 16), Column("basket", "Basket", 30),
-                               Column("total", "Total", 12)], self._orders, self._order_cells, page_size=20,
+            return PagedTable([Column("id", "Order", 7), Column("date", "Date", 16),
+                               Column("basket", "Basket", 30, stretch=True), Column("total", "Total", 12)],
+                              self._orders, self._order_cells, page_size=20,
                               empty="no orders in this client", id="orders-table")
         return PagedTable([Column("code", "Voucher code", 20), Column("status", "Status", 9),
                            Column("source", "Source (redeems)", 22), Column("target", "Target (sold)", 22),
-                           Column("offer", "Offer", 36), Column("created", "Created", 16),
+                           Column("offer", "Offer", 36, stretch=True), Column("created", "Created", 16),
                            Column("redeemed", "Redeemed", 16)], self._vouchers, self._voucher_cells,
                           page_size=20, empty="no vouchers", id="vouchers-table")
 

@@ -54,7 +54,7 @@ class OffersScreen(BackofficeScreen):
 
     def body(self) -> ComposeResult:
         own_cols = [Column("id", "Offer ID", 20), Column("internal", "Internal title", 22),
-                    Column("public", "Public title", 30), Column("price", "Price", 12),
+                    Column("public", "Public title", 30, stretch=True), Column("price", "Price", 12),
                     Column("term", "Term", 9), Column("status", "Status", 9), Column("cc", "Cross-client", 12)]
         with TabbedContent(id="offer-tabs"):
             with TabPane("Own offers", id="own"):
@@ -63,14 +63,15 @@ class OffersScreen(BackofficeScreen):
                 yield FilterBar(table)
                 yield table
             with TabPane("Cross-client offers", id="cross"):
-                table = PagedTable(own_cols[:6] + [Column("targets", "Shared with", 44)], self._cross,
+                table = PagedTable(own_cols[:6] + [Column("targets", "Shared with", 44, stretch=True)], self._cross,
                                    self._cross_cells, empty="no cross-client offers: s shares an own offer",
                                    id="cross-table")
                 yield FilterBar(table)
                 yield table
             with TabPane("External offers", id="external"):
                 table = PagedTable([Column("id", "Offer ID", 20), Column("owner", "Owner", 20),
-                                    Column("owner_id", "Owner ID", 20), Column("public", "Public title", 30),
+                                    Column("owner_id", "Owner ID", 20),
+                                    Column("public", "Public title", 30, stretch=True),
                                     Column("price", "Price", 12), Column("term", "Term", 9),
                                     Column("usable", "Usable now", 10)],
                                    self._external, self._external_cells,

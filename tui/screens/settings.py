@@ -65,12 +65,14 @@ class SettingsScreen(BackofficeScreen):
                                  local_filter=True, id="companies-table")
             with TabPane("Clients", id="clients"):
                 table = PagedTable([Column("company_id", "Company ID", 20), Column("name", "Client", 26),
-                                    Column("contract", "Contract company", 26), Column("email", "Contact e-mail", 32)],
+                                    Column("contract", "Contract company", 26),
+                                    Column("email", "Contact e-mail", 32, stretch=True)],
                                    self._clients, self._client_cells, id="clients-table")
                 yield FilterBar(table, placeholder="company id or name")
                 yield table
             with TabPane("API tokens", id="tokens"):
-                yield PagedTable([Column("id", "#", 5), Column("name", "Name", 20), Column("prefix", "Token", 14),
+                yield PagedTable([Column("id", "#", 5), Column("name", "Name", 20),
+                                  Column("prefix", "Token", 14),
                                   Column("state", "State", 24), Column("created", "Created", 16),
                                   Column("used", "Last used", 16)], self._tokens, self._token_cells,
                                  empty="no API tokens: n creates one", local_filter=True, id="tokens-table")
@@ -81,11 +83,12 @@ class SettingsScreen(BackofficeScreen):
                 yield Label("E-mails")
                 yield PagedTable([Column("id", "#", 6), Column("kind", "Kind", 20), Column("to", "To", 30),
                                   Column("status", "Status", 8), Column("tries", "Tries", 5),
-                                  Column("next", "Next attempt", 16), Column("error", "Last error", 40)],
+                                  Column("next", "Next attempt", 16), Column("error", "Last error", 40, stretch=True)],
                                  self._outbox_emails, self._email_cells, page_size=20, empty="none",
                                  id="outbox-emails-table")
                 yield Label("Callbacks")
-                yield PagedTable([Column("id", "#", 6), Column("to", "Receiver", 22), Column("entity", "Entity", 28),
+                yield PagedTable([Column("id", "#", 6), Column("to", "Receiver", 22, stretch=True),
+                                  Column("entity", "Entity", 28),
                                   Column("status", "Status", 9), Column("tries", "Tries", 5),
                                   Column("next", "Next attempt", 16), Column("created", "Created", 16)],
                                  self._outbox_callbacks, self._callback_cells, page_size=20, empty="none",

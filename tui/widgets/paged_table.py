@@ -23,6 +23,7 @@ from textual.binding import Binding
 from textual.render import measure
 from textual.widget import Widget
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from tui import display
 from tui.messages import PageLoaded
@@ -30,6 +31,7 @@ from tui.messages import PageLoaded
 # Every list reads through this one long-lived thread: its database connection (and SQLite's page
 # cache and parsed schema with it) stays warm, where a new thread per page would open a cold one.
 READS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crossclient-reads")
+STRETCH_MIN = 16  # the narrowest a stretching column gets on a narrow terminal
 
 
 @functools.lru_cache(maxsize=8192)
@@ -40,9 +42,14 @@ def _cell_meta(row: int, column: int) -> Style:
 
 @dataclass(frozen=True)
 class Column:
+    """A list column. `stretch`: it takes the width the table has to spare, so the column that is
+    most often cut off (an e-mail, an error) shows in full on a wide terminal; on a narrow one it
+    gives up width (down to `STRETCH_MIN`) if that keeps the table from scrolling sideways."""
+
     key: str
     label: str
     width: int | None = None
+    stretch: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,6 +240,33 @@ class PagedTable(DataTable):
         for column in self.column_specs:
             self.add_column(column.label, key=column.key, width=column.width)
         self.border_subtitle = "loading..."
+        self._stretch()
+
+    def on_resize(self) -> None:
+        self._stretch()
+
+    def _stretch(self) -> None:
+        """Fit the stretching column to the table's width: wider on a wide terminal, narrower
+        (down to `STRETCH_MIN`) on a narrow one where that makes the whole table fit.
+
+        The width of a vertical scrollbar is always kept free, so that a page long enough to
+        scroll does not push the last column out of view.
+        """
+        spec = next((column for column in self.column_specs if column.stretch), None)
+        column = self.columns.get(ColumnKey(spec.key)) if spec is not None and spec.width else None
+        if column is None:
+            return
+        space = self.outer_size.width - self.styles.gutter.width - self.styles.scrollbar_size_vertical
+        others = sum(other.get_render_width(self) for other in self.ordered_columns if other is not column)
+        fit = space - others - 2 * self.cell_padding
+        # Narrower only if that brings the whole table into view; otherwise it scrolls sideways
+        # anyway, and the column keeps its own width.
+        width = fit if fit >= min(spec.width, STRETCH_MIN) else spec.width
+        if width != column.width:
+            column.width = width
+            self._update_count += 1  # rows and cells drawn at the old width are stale
+            self._require_update_dimensions = True  # the table's virtual width follows
+            self.refresh()
 
     # -- loading -------------------------------------------------------------------------
     def load(self, *, after: Any = None, before: Any = None, first: bool = True) -> None:
