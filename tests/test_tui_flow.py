@@ -233,3 +233,32 @@ async def test_offer_picker_adds_the_offer_chosen_on_the_list(sqlite_db):
         await keys(pilot, "down", "enter")
         assert app.screen.__class__.__name__ == "BasketEditor"
         assert [item.offer.id for item in app.screen.items] == [s.own.id]
+
+
+async def test_searches_that_find_nothing_say_so(sqlite_db):
+    """The customer search of "place order", the client switcher and the offer picker name the
+    text that found nothing instead of showing an empty list; enter then picks nothing."""
+    from textual.widgets import OptionList
+
+    world.shop()
+    app = backoffice(world.TARGET_ID)
+
+    def listed() -> list[str]:
+        options = app.screen.query_one(OptionList)
+        return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await keys(pilot, "3", "o")
+        await type_text(pilot, "nobody")
+        assert listed() == ["no customer matches 'nobody' (ctrl+n creates one)"]
+        await keys(pilot, "enter")
+        assert app.screen.__class__.__name__ == "PlaceOrderModal" and app.screen.customer is None
+        await keys(pilot, "escape", "c")
+        await type_text(pilot, "[b]x")
+        assert listed() == ["no client matches '[b]x'"]  # typed text shown literally
+        await keys(pilot, "enter")
+        assert app.screen.__class__.__name__ == "ClientSwitcher"
+        await keys(pilot, "escape", "n", "tab", "tab", "a")
+        await type_text(pilot, "zzz")
+        assert listed() == ["no offer matches 'zzz'"]

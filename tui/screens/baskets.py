@@ -39,7 +39,7 @@ from tui.screens.base import BackofficeScreen, DetailScreen, Guarded
 from tui.screens.customers import CustomerForm
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.forms import FormField, Rule
-from tui.widgets.modals import ConfirmModal, InfoModal, SearchPicker
+from tui.widgets.modals import ConfirmModal, InfoModal, SearchPicker, note_no_match
 from tui.widgets.paged_table import Column, PagedTable
 
 
@@ -147,7 +147,8 @@ def order_summary(result: OrderResult) -> Text:
         lines += ["", f"Cross-client voucher {voucher.code} for {voucher.source.name} ({voucher.source.company_id})",
                   f"  callback #{callback.id} queued to {callback.connection.callback_url}"]
     if result.transactions:
-        lines += ["", f"{len(result.transactions)} cross-client transaction(s) recorded for settlement"]
+        count = len(result.transactions)
+        lines += ["", f"{count} cross-client transaction{'' if count == 1 else 's'} recorded for settlement"]
     return Text("\n".join(lines))
 
 
@@ -346,6 +347,7 @@ class OfferPicker(SearchPicker):
     """Own offers and external offers shared with the client, searchable; enter adds one."""
 
     TITLE = "Add an offer to the basket"
+    WHAT = "offer"
     PLACEHOLDER = "search titles"
     HINT = "* external: a connected client's cross-client offer · enter add · esc cancel"
     SEARCH_ID, LIST_ID = "offer-search", "offer-list"
@@ -436,6 +438,7 @@ class PlaceOrderModal(Guarded, ModalScreen[OrderResult | None]):
                                                         f"{customer.status}"), id=str(customer.id)))
             if options.option_count:
                 options.highlighted = 0
+            note_no_match(options, event.value, "customer", " (ctrl+n creates one)")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

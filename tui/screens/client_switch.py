@@ -14,6 +14,7 @@ class ClientSwitcher(SearchPicker):
     """Pick the client the backoffice acts as; returns its company id, or None on escape."""
 
     TITLE = "Act as client"
+    WHAT = "client"
     PLACEHOLDER = "search company id or name"
     HINT = "type to search · down/up choose · enter act as · esc cancel"
     SEARCH_ID, LIST_ID = "client-search", "client-list"

@@ -12,8 +12,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, OptionList, Static
+from textual.widgets.option_list import Option
 
 from tui import display
+
+
+def note_no_match(options: OptionList, text: str, what: str, hint: str = "") -> None:
+    """Say so in a search's list when it found nothing, instead of leaving an empty box."""
+    if not options.option_count and text.strip():
+        options.add_option(Option(display.plain(f"no {what} matches '{text.strip()}'{hint}"), disabled=True))
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -110,6 +117,7 @@ class SearchPicker(ModalScreen):
     TITLE = ""
     PLACEHOLDER = ""
     HINT = ""
+    WHAT = "entry"  # what the list holds, for "no ... matches"
     SEARCH_ID = "picker-search"
     LIST_ID = "picker-list"
 
@@ -132,6 +140,7 @@ class SearchPicker(ModalScreen):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._fill(event.value)
+        note_no_match(self.query_one(OptionList), event.value, self.WHAT)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         options = self.query_one(OptionList)
