@@ -262,3 +262,30 @@ async def test_searches_that_find_nothing_say_so(sqlite_db):
         await keys(pilot, "escape", "n", "tab", "tab", "a")
         await type_text(pilot, "zzz")
         assert listed() == ["no offer matches 'zzz'"]
+
+
+async def test_order_customer_search_enter_before_the_answer_takes_the_latest_text(sqlite_db):
+    """The customer search of "place order" runs on the reading thread. Enter pressed before the
+    answer to the last keystroke arrives takes the first match of the text as typed, never the
+    first match of an earlier, shorter text still on the list."""
+    import threading
+
+    from tui.widgets.paged_table import READS
+
+    s = world.shop()
+    world.customer(s.world.south, 1)
+    second = world.customer(s.world.south, 2)
+    app = backoffice(world.TARGET_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await keys(pilot, "3", "o")
+        await type_text(pilot, "buyer")  # buyer1 and buyer2 listed, buyer1 first
+        release = threading.Event()
+        READS.submit(release.wait, 10)  # the reading thread is busy: the next search waits
+        try:
+            await pilot.press("2", "enter")
+            assert app.screen.customer is None  # nothing taken from the stale list
+        finally:
+            release.set()
+        await settle(pilot)
+        assert app.screen.customer is not None and app.screen.customer.id == second.id

@@ -8,9 +8,11 @@ runs `place_order`; the result shows the order, the subscriptions and the queued
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -40,7 +42,7 @@ from tui.screens.customers import CustomerForm
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.forms import FormField, Rule
 from tui.widgets.modals import ConfirmModal, InfoModal, SearchPicker, note_no_match
-from tui.widgets.paged_table import Column, PagedTable
+from tui.widgets.paged_table import READS, Column, PagedTable
 
 
 class BasketsScreen(BackofficeScreen):
@@ -398,6 +400,8 @@ class PlaceOrderModal(Guarded, ModalScreen[OrderResult | None]):
         self.basket_id = basket_id
         self.customer: Customer | None = None
         self.found: dict[str, Customer] = {}
+        self._asked = self._answered = 0  # customer searches started / shown
+        self._take_when_answered = False
 
     def compose(self) -> ComposeResult:
         basket = get_basket(self.basket_id, self.app.client)
@@ -427,24 +431,49 @@ class PlaceOrderModal(Guarded, ModalScreen[OrderResult | None]):
         self.query_one("#order-customer-search").focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        self._asked += 1
+        self._search(event.value, self._asked)
+
+    @work(exclusive=True, group="order-customer-search")
+    async def _search(self, text: str, seq: int) -> None:
+        """Search on the lists' reading thread: a one-letter search of a million customers takes
+        tens of milliseconds, which the keys typed meanwhile must not wait for. A newer keystroke
+        cancels this worker, so an older answer is never shown over a newer one."""
+        found: list[Customer] = []
+        if text.strip():
+            company = self.app.client.contract_company_id
+            found = await asyncio.get_running_loop().run_in_executor(
+                READS, lambda: list(search_customers(company, text, limit=8)))
         options = self.query_one("#order-customers", OptionList)
         options.clear_options()
-        self.found = {}
-        if event.value.strip():
-            for customer in search_customers(self.app.client.contract_company_id, event.value, limit=8):
-                self.found[str(customer.id)] = customer
-                options.add_option(Option(display.plain(f"{customer.customer_number}  {customer.email}  "
-                                                        f"{customer.first_name} {customer.last_name}  "
-                                                        f"{customer.status}"), id=str(customer.id)))
-            if options.option_count:
-                options.highlighted = 0
-            note_no_match(options, event.value, "customer", " (ctrl+n creates one)")
+        self.found = {str(customer.id): customer for customer in found}
+        for customer in found:
+            options.add_option(Option(display.plain(f"{customer.customer_number}  {customer.email}  "
+                                                    f"{customer.first_name} {customer.last_name}  "
+                                                    f"{customer.status}"), id=str(customer.id)))
+        if options.option_count:
+            options.highlighted = 0
+        note_no_match(options, text, "customer", " (ctrl+n creates one)")
+        self._answered = seq
+        if self._take_when_answered:
+            self._take_when_answered = False
+            self._take_first()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self._answered != self._asked:
+            # Enter came before the answer to the last keystroke: take its first match, never
+            # one of the text typed before.
+            self._take_when_answered = True
+            return
+        self._take_first()
+
+    def _take_first(self) -> None:
         options = self.query_one("#order-customers", OptionList)
         if options.highlighted is not None and options.option_count:
-            self._choose(self.found[options.get_option_at_index(options.highlighted).id])
+            option = options.get_option_at_index(options.highlighted)
+            if not option.disabled:
+                self._choose(self.found[option.id])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self._choose(self.found[event.option.id])
