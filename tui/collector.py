@@ -9,9 +9,11 @@ took 150-190 ms (measured with `bench/bench_tui.py` on 1M customers).
 
 `RestingCollector` leaves the young collections as Python runs them (a few milliseconds each) and
 holds back the full one until the user rests: no key or mouse input for `rest` seconds. Then it
-runs one, if objects were moved to the old generation since the last. As a bound for an app that
-is never at rest (a key held down for minutes), Python still runs a full collection by itself
-after `SAFETY` collections of the middle generation.
+runs one if Python itself would have considered one by now (as many middle-generation collections
+since the last as Python's own third threshold, 10 by default), so an idle app whose only work is
+a live list's refresh collects no more often than Python would. As a bound for an app that is
+never at rest (a key held down for minutes), Python still runs a full collection by itself after
+`SAFETY` collections of the middle generation.
 
 Where the interpreter's collector is incremental (no full pauses: its third threshold is 0) or
 collection is switched off, nothing is changed. The thresholds are process-wide, so `stop()`
@@ -59,8 +61,9 @@ class RestingCollector:
         self.last_input = self.clock()
 
     def tick(self) -> bool:
-        """Run a full collection if the user rests and the old generation has grown since the last."""
-        if self._saved is None or self.clock() - self.last_input < self.rest or gc.get_count()[2] == 0:
+        """Run a full collection if the user rests and Python would have considered one by now."""
+        if (self._saved is None or self.clock() - self.last_input < self.rest
+                or gc.get_count()[2] < self._saved[2]):
             return False
         gc.collect()
         self.collections += 1
