@@ -19,22 +19,41 @@ def _operator_default() -> str:
         return "operator"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _options(top: bool) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The options every command takes, and the backoffice's.
+
+    They are accepted before the command and after it (`crossclient --db X token list` and
+    `crossclient token list --db X`). A subcommand's copy has no defaults (SUPPRESS): argparse
+    lets a subparser's default overwrite what was given before the command, which would silently
+    open the default database instead of X.
+    """
+    def default(value):
+        return value if top else argparse.SUPPRESS
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="SQLite file path or database URL (sqlite:///..., postgresql://...); "
+    common.add_argument("--db", default=default(None),
+                        help="SQLite file path or database URL (sqlite:///..., postgresql://...); "
                         "default: env CROSSCLIENT_DATABASE or crossclient.sqlite3 in the data directory")
-    common.add_argument("--config", help="config file (TOML); default: env CROSSCLIENT_CONFIG or "
-                        "config.toml in the data directory")
+    common.add_argument("--config", default=default(None), help="config file (TOML); default: env "
+                        "CROSSCLIENT_CONFIG or config.toml in the data directory")
 
     tui_opts = argparse.ArgumentParser(add_help=False)
-    tui_opts.add_argument("--readonly", action="store_true", help="hide every action that changes data")
-    tui_opts.add_argument("--operator", default=_operator_default(),
+    tui_opts.add_argument("--readonly", action="store_true", default=default(False),
+                          help="hide every action that changes data")
+    tui_opts.add_argument("--operator", default=default(_operator_default()),
                           help="name recorded in the audit trail (default: the OS user)")
-    tui_opts.add_argument("--client", help="company id of the client to act as at start")
-    tui_opts.add_argument("--api", metavar="HOST:PORT", help="also serve the HTTP API in-process")
+    tui_opts.add_argument("--client", default=default(None), help="company id of the client to act as at start")
+    tui_opts.add_argument("--api", metavar="HOST:PORT", default=default(None),
+                          help="also serve the HTTP API in-process")
+    return common, tui_opts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    top_common, top_tui = _options(top=True)
+    common, tui_opts = _options(top=False)
 
     parser = argparse.ArgumentParser(
-        prog="crossclient", parents=[common, tui_opts],
+        prog="crossclient", parents=[top_common, top_tui],
         description="Backoffice for cross-client connections between subscription businesses. "
                     "Without a command it opens the backoffice on the configured database.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
