@@ -13,7 +13,7 @@ import peewee as pw
 
 from storage.clock import now
 from storage.db import db
-from storage.models import ALL_MODELS
+from storage.models import ALL_MODELS, Customer
 
 
 class SchemaMigration(pw.Model):
@@ -48,9 +48,28 @@ def m0002_lookup_indexes(database: pw.Database) -> None:
     _create_indexes(database, unique=False)
 
 
+def m0003_search_collation(database: pw.Database) -> None:
+    """PostgreSQL: the columns the customer search matches by prefix compare byte-wise (C).
+
+    The search finds a prefix as a range (`>= 'wa' and < 'wa' || U+10FFFF`), the form an index
+    answers, which holds in code point order. In a database created with a linguistic collation,
+    as initdb does under en_US.UTF-8, glibc ignores U+10FFFF and punctuation: searching 'w' found
+    only a customer named exactly 'w', and a customer number prefix found none. ICU collations
+    matched 'wä' for 'wa'. The columns hold lower-cased text and digits, which byte order sorts
+    as wanted; their indexes are rebuilt with the column. SQLite compares byte-wise already.
+    """
+    if not isinstance(database, pw.PostgresqlDatabase):
+        return
+    table = Customer._meta.table_name
+    for field in (Customer.customer_number, Customer.email_lc, Customer.first_name_lc, Customer.last_name_lc):
+        database.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{field.column_name}" '
+                             f'TYPE varchar({field.max_length}) COLLATE "C"')
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[pw.Database], None]]] = [
     (1, "tables", m0001_tables),
     (2, "lookup_indexes", m0002_lookup_indexes),
+    (3, "search_collation", m0003_search_collation),
 ]
 
 

@@ -6,9 +6,10 @@ import threading
 import pytest
 
 from storage.customers import create_customer, find_by_email, get_customer, search_customers, update_customer
-from storage.db import db
+from storage.db import close_database, db, open_database
 from storage.errors import DomainError
 from storage.models import Customer
+from storage.tenancy import create_contract_company
 from tests.world import companies
 
 
@@ -130,3 +131,65 @@ def test_search_gives_the_same_pages_whether_matches_are_few_or_many(any_db, mon
     few = pages()
     monkeypatch.setattr(customers, "FEW", 2)  # now the same search counts as "many"
     assert pages() == few and sum(len(p) for p in few) == 6
+
+
+@pytest.fixture
+def pg_linguistic():
+    """A PostgreSQL database whose default collation is linguistic, as initdb makes it on a machine
+    whose locale is en_US.UTF-8: glibc's en_US.UTF-8 where the server has it, else ICU's en-US."""
+    import os
+    import uuid
+    from urllib.parse import urlparse, urlunparse
+
+    admin = os.environ.get("CROSSCLIENT_TEST_POSTGRES")
+    if not admin:
+        pytest.skip("PostgreSQL run skipped: set CROSSCLIENT_TEST_POSTGRES")
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(admin)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL does not answer ({exc})")
+    conn.autocommit = True
+    name = f"cc_coll_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    made = None
+    for options in ("LC_COLLATE 'en_US.UTF-8' LC_CTYPE 'en_US.UTF-8'",
+                    "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"):
+        try:
+            conn.cursor().execute(f'CREATE DATABASE "{name}" {options} TEMPLATE template0')
+            made = options
+            break
+        except psycopg2.Error:
+            continue
+    if made is None:
+        conn.close()
+        pytest.skip("this PostgreSQL server has neither the en_US.UTF-8 locale nor ICU")
+    close_database()
+    url = urlunparse(urlparse(admin)._replace(path=f"/{name}"))
+    open_database(url)
+    yield made
+    close_database()
+    conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def test_prefix_search_on_a_linguistically_collated_postgresql(pg_linguistic):
+    """The search matches prefixes in code point order, whatever the database's collation: under
+    glibc's en_US.UTF-8 the prefix range found only exact names (U+10FFFF is ignored there), under
+    ICU 'wa' also found 'Wäscher'."""
+    company = create_contract_company("Linguistic")
+    names = ["Wa", "Waz", "Wäscher", "Weber", "W-b", "Vogel", "O'Neil", "Oneil"]
+    numbers = {name: create_customer(company, email=f"c{i}@example.org", last_name=name).customer_number
+               for i, name in enumerate(names)}
+
+    def found(text: str) -> set[str]:
+        return {c.last_name for c in search_customers(company, text, limit=50)}
+
+    assert found("w") == {"Wa", "Waz", "Wäscher", "Weber", "W-b"}
+    assert found("wa") == {"Wa", "Waz"}
+    assert found("wä") == {"Wäscher"}
+    assert found("w-") == {"W-b"}
+    assert found("o'") == {"O'Neil"}
+    assert found("c1@") == {"Waz"}
+    assert found(numbers["Wa"][:3]) == set(names)  # every number shares the first digits
+    assert found(numbers["Vogel"]) == {"Vogel"}
