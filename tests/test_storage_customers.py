@@ -164,13 +164,14 @@ def pg_linguistic():
     if made is None:
         conn.close()
         pytest.skip("this PostgreSQL server has neither the en_US.UTF-8 locale nor ICU")
-    close_database()
-    url = urlunparse(urlparse(admin)._replace(path=f"/{name}"))
-    open_database(url)
-    yield made
-    close_database()
-    conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    conn.close()
+    try:
+        close_database()
+        open_database(urlunparse(urlparse(admin)._replace(path=f"/{name}")))
+        yield made
+    finally:
+        close_database()
+        conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
 
 
 def test_prefix_search_on_a_linguistically_collated_postgresql(pg_linguistic):
